@@ -1,0 +1,539 @@
+// volmgr: BitLocker-grade volume encryption on LUKS2. The command line.
+//
+// Every secret comes from a no-echo prompt, --key-file or --key-fd, never
+// from argv or the environment. Errors print one line and exit with the code
+// of their Status (see `volmgr --help`, docs/CLI.md).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "volmgr/base/secret_bytes.h"
+#include "volmgr/base/secret_io.h"
+#include "volmgr/cli/output.h"
+#include "volmgr/cli/secret_input.h"
+#include "volmgr/volume/luks_device.h"
+#include "volmgr/volume/volume.h"
+#include "volmgr/volume/volume_lock.h"
+
+namespace volmgr::cli {
+namespace {
+
+using protectors::Credentials;
+using volume::Volume;
+
+constexpr const char* kExitCodes = R"(
+Exit codes:
+  0 success               6 wrong key (authentication failed)
+  1 usage error           7 PIN required
+  2 invalid argument      8 unavailable (no dm-crypt, TPM, HSM)
+  3 not found             9 corruption (damaged header or token)
+  4 already exists       10 I/O error
+  5 failed precondition  11 busy (in use or locked by another volmgr)
+                         12 unsupported      70 internal error
+)";
+
+constexpr const char* kExamples = R"(
+Examples:
+  volmgr format /dev/sdb --passphrase
+  volmgr format disk.img --passphrase --new-key-file pass.txt \
+                --recovery-password-file disk.recovery --sector-size 512
+  volmgr open /dev/sdb data                   # prompts for passphrase or recovery password
+  volmgr open /dev/sdb data --startup-key /media/usb/5d1c....BEK
+  volmgr open disk.img data --key-file - < pass.txt
+  volmgr status /dev/sdb --json
+  volmgr protector add /dev/sdb startup-key --out /media/usb/sdb.BEK
+  volmgr protector remove /dev/sdb 5d1c2a10
+  volmgr recovery-password rotate /dev/sdb
+  volmgr header backup /dev/sdb sdb-header.img
+  volmgr close data
+)";
+
+// Options shared by every command that unlocks an existing volume.
+struct UnlockOptions {
+  SecretSource key;
+  std::vector<std::string> startup_keys;
+  std::string recovery_id;
+
+  void AddTo(CLI::App* cmd) {
+    cmd->add_option("--key-file", key.file,
+                    "read the passphrase or recovery password from FILE "
+                    "('-' = stdin; one trailing newline is ignored)");
+    cmd->add_option("--key-fd", key.fd,
+                    "read the passphrase or recovery password from descriptor N");
+    cmd->add_option("--startup-key", startup_keys,
+                    "unlock with this startup key file (.BEK)");
+    cmd->add_option("--recovery-id", recovery_id,
+                    "use only the recovery password with this ID (or its "
+                    "first 8 characters)");
+  }
+};
+
+// Gathers credentials and unlocks: startup keys first (they need no typing),
+// then the given key, then a prompt.
+StatusOr<volume::UnlockResult> Unlock(const Volume& vol, UnlockOptions& o) {
+  Credentials creds;
+  creds.startup_key_files = o.startup_keys;
+  if (!o.recovery_id.empty()) creds.recovery_id = o.recovery_id;
+  if (!creds.startup_key_files.empty() && !o.key.has()) {
+    auto r = vol.Unlock(creds);
+    if (r.ok() || !CanPrompt()) return r;
+  }
+  if (!o.key.has() && !CanPrompt()) {
+    return FailedPreconditionError(
+        "no credential given and no terminal to ask on: pass --key-file, "
+        "--key-fd or --startup-key");
+  }
+  std::string prompt = "Passphrase or recovery password for " + vol.device();
+  if (creds.recovery_id) {
+    prompt = "Recovery password for " + vol.device() + " (ID " +
+             *creds.recovery_id + ")";
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, ReadSecret(o.key, prompt + ": "));
+  creds.secrets.push_back(std::move(secret));
+  return vol.Unlock(creds);
+}
+
+// Writes "Recovery ID / Recovery password" to a new file (mode 0400).
+Status SaveRecoveryPassword(const std::string& path,
+                            const volume::NewProtector& p) {
+  std::string head = "volmgr recovery password\nVolume protector ID: " +
+                     p.record.id + "\nRecovery password: ";
+  VOLMGR_ASSIGN_OR_RETURN(
+      SecretBytes buf,
+      SecretBytes::Allocate(0, head.size() + p.shown_secret->size() + 1));
+  buf.Resize(buf.capacity());
+  auto b = buf.RevealMutable();
+  std::copy(head.begin(), head.end(), b.begin());
+  std::copy(p.shown_secret->Reveal().begin(), p.shown_secret->Reveal().end(),
+            b.begin() + static_cast<ptrdiff_t>(head.size()));
+  b.back() = '\n';
+  return WriteNewSecretFile(path, buf, 0400);
+}
+
+// Shows a new recovery password once, with its ID.
+Status ShowRecoveryPassword(const volume::NewProtector& p, bool json_mode) {
+  if (json_mode) return Status::Ok();  // JSON callers get it in the document
+  std::printf(
+      "\nRecovery password (ID %s):\n\n    ", p.record.id.c_str());
+  std::fflush(stdout);
+  VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, *p.shown_secret));
+  std::printf(
+      "\n\nStore it away from this computer. It opens the volume when every "
+      "other\nprotector fails, also with stock `cryptsetup open` (type it "
+      "with the dashes).\n");
+  return Status::Ok();
+}
+
+// Prints a JSON document in which a recovery password appears; the secret is
+// streamed into the output, never into a std::string.
+Status PrintJsonWithSecret(nlohmann::json doc, const SecretBytes* secret) {
+  static const std::string kMarker = "@@volmgr-secret@@";
+  if (secret == nullptr) {
+    std::cout << doc.dump(2) << std::endl;
+    return Status::Ok();
+  }
+  doc["recovery_password"] = kMarker;
+  std::string text = doc.dump(2);
+  size_t at = text.find(kMarker);
+  std::cout << text.substr(0, at) << std::flush;
+  VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, *secret));
+  std::cout << text.substr(at + kMarker.size()) << std::endl;
+  return Status::Ok();
+}
+
+struct Argon2Flags {
+  uint32_t time = 0, memory = 0, lanes = 0;
+  void AddTo(CLI::App* cmd) {
+    cmd->add_option("--argon2-time", time,
+                    "fix Argon2id passes instead of calibrating (with "
+                    "--argon2-memory)");
+    cmd->add_option("--argon2-memory", memory, "fix Argon2id memory in KiB");
+    cmd->add_option("--argon2-lanes", lanes, "fix Argon2id lanes (default 4)");
+  }
+  crypto::Argon2Params Params() const {
+    crypto::Argon2Params p{};
+    if (time != 0) {
+      p.time_cost = time;
+      p.memory_kib = memory != 0 ? memory : 65536;
+      p.parallelism = lanes != 0 ? lanes : 4;
+    }
+    return p;
+  }
+};
+
+int Run(int argc, char** argv) {
+  CLI::App app{
+      "volmgr: BitLocker-grade disk encryption for Linux (LUKS2 + dm-crypt, "
+      "AES-256-XTS)."};
+  app.footer(std::string(kExamples) + kExitCodes);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "volmgr 0.1.0");
+  bool json_mode = false;
+  std::optional<Status> result;
+
+  // ---- format ----------------------------------------------------------
+  auto* format = app.add_subcommand(
+      "format", "Create a new encrypted volume on DEVICE (destroys its data)");
+  volume::FormatSpec spec;
+  bool want_passphrase = false, no_recovery = false;
+  SecretSource new_key;
+  std::string recovery_file;
+  Argon2Flags fmt_argon2;
+  format->add_option("DEVICE", spec.device, "block device or image file")
+      ->required();
+  format->add_flag("--passphrase", want_passphrase, "add a passphrase protector");
+  format->add_option("--new-key-file", new_key.file,
+                     "read the new passphrase from FILE instead of asking");
+  format->add_option("--new-key-fd", new_key.fd,
+                     "read the new passphrase from descriptor N");
+  format->add_option("--startup-key", spec.startup_key_file,
+                     "add a startup-key protector, writing the key to this "
+                     "new file");
+  format->add_flag("--no-recovery-password", no_recovery,
+                   "do not create a recovery password (not recommended)");
+  format->add_option("--recovery-password-file", recovery_file,
+                     "also write the recovery password to this new file");
+  format->add_option("--sector-size", spec.sector_size,
+                     "encryption sector size: 4096 (default) or 512")
+      ->check(CLI::IsMember({512, 4096}));
+  format->add_option("--label", spec.label, "LUKS2 label");
+  format->add_flag("--force", spec.force,
+                   "overwrite a device that holds a filesystem, partition "
+                   "table or LUKS header");
+  format->add_flag("--json", json_mode, "print the result as JSON");
+  fmt_argon2.AddTo(format);
+  format->callback([&] {
+    result = [&]() -> Status {
+      std::optional<SecretBytes> pass;
+      if (want_passphrase || new_key.has()) {
+        VOLMGR_ASSIGN_OR_RETURN(
+            pass, ReadSecret(new_key, "New passphrase for " + spec.device + ": ",
+                             /*confirm=*/true));
+        spec.passphrase = &*pass;
+      }
+      spec.recovery_password = !no_recovery;
+      spec.argon2 = fmt_argon2.Params();
+      if (!recovery_file.empty() && access(recovery_file.c_str(), F_OK) == 0) {
+        return AlreadyExistsError(recovery_file + " exists; volmgr never "
+                                  "overwrites a key file");
+      }
+      VOLMGR_ASSIGN_OR_RETURN(volume::FormatResult r, Volume::Format(spec));
+      const volume::NewProtector* rp = nullptr;
+      for (const auto& p : r.protectors) {
+        if (p.shown_secret) rp = &p;
+      }
+      if (rp != nullptr && !recovery_file.empty()) {
+        VOLMGR_RETURN_IF_ERROR(SaveRecoveryPassword(recovery_file, *rp));
+      }
+      if (json_mode) {
+        nlohmann::json doc = {{"device", spec.device}, {"uuid", r.uuid}};
+        nlohmann::json prot = nlohmann::json::array();
+        for (const auto& p : r.protectors) prot.push_back(ProtectorJson(p.record));
+        doc["protectors"] = prot;
+        if (rp) doc["recovery_id"] = rp->record.id;
+        return PrintJsonWithSecret(doc, rp ? &*rp->shown_secret : nullptr);
+      }
+      std::printf("Formatted %s as a volmgr volume (UUID %s), AES-256-XTS.\n",
+                  spec.device.c_str(), r.uuid.c_str());
+      for (const auto& p : r.protectors) {
+        std::printf("  protector %s  %s\n", p.record.id.c_str(),
+                    protectors::FindHandler(p.record.kind)
+                        ->Describe(p.record)
+                        .c_str());
+      }
+      if (rp) VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(*rp, json_mode));
+      return Status::Ok();
+    }();
+  });
+
+  // ---- open --------------------------------------------------------------
+  auto* open_cmd = app.add_subcommand(
+      "open", "Unlock DEVICE and map it as /dev/mapper/NAME");
+  std::string device, name;
+  UnlockOptions unlock;
+  volume::ActivateOptions act;
+  bool test_only = false, workqueues = false;
+  open_cmd->add_option("DEVICE", device, "volume device or image")->required();
+  open_cmd->add_option("NAME", name, "mapping name")->required();
+  unlock.AddTo(open_cmd);
+  open_cmd->add_flag("--readonly", act.read_only, "map read-only");
+  open_cmd->add_flag("--discard", act.allow_discards,
+                     "pass discards (TRIM) to the device (reveals free space)");
+  open_cmd->add_flag("--workqueues", workqueues,
+                     "keep dm-crypt's read/write workqueues (default: bypass)");
+  open_cmd->add_flag("--test", test_only,
+                     "only check that the credential unlocks; map nothing");
+  open_cmd->callback([&] {
+    result = [&]() -> Status {
+      if (!test_only && name.empty()) return InvalidArgumentError("NAME is empty");
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      for (const auto& w : vol.warnings()) {
+        std::fprintf(stderr, "volmgr: warning: %s\n", w.c_str());
+      }
+      VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, unlock));
+      const auto* h = protectors::FindHandler(u.used.kind);
+      if (test_only) {
+        std::printf("%s unlocks with protector %s (%s).\n", device.c_str(),
+                    u.used.id.c_str(), std::string(h->display_name()).c_str());
+        return Status::Ok();
+      }
+      act.no_workqueues = !workqueues;
+      VOLMGR_RETURN_IF_ERROR(vol.Activate(name, u.vmk, act));
+      if (isatty(STDOUT_FILENO)) {
+        std::printf("Unlocked %s with its %s; data at /dev/mapper/%s\n",
+                    device.c_str(), std::string(h->display_name()).c_str(),
+                    name.c_str());
+      }
+      return Status::Ok();
+    }();
+  });
+
+  // ---- close -------------------------------------------------------------
+  auto* close_cmd = app.add_subcommand("close", "Remove mapping NAME (lock)");
+  std::string close_name;
+  close_cmd->add_option("NAME", close_name, "mapping name")->required();
+  close_cmd->callback(
+      [&] { result = volume::LuksDevice::Deactivate(close_name); });
+
+  // ---- status ------------------------------------------------------------
+  auto* status_cmd = app.add_subcommand(
+      "status", "Show a volume: size, encryption, protectors, lock state");
+  std::string target;
+  bool status_json = false;
+  status_cmd->add_option("TARGET", target,
+                         "device, image or mapping name")->required();
+  status_cmd->add_flag("--json", status_json, "print JSON");
+  status_cmd->callback([&] {
+    result = [&]() -> Status {
+      std::string dev = target;
+      if (access(target.c_str(), F_OK) != 0) {
+        auto m = volume::LuksDevice::QueryMapping(target);
+        if (!m.ok()) {
+          return NotFoundError(target +
+                               " is neither a device nor an active volume");
+        }
+        dev = m->backing_device;
+      }
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(dev));
+      if (status_json) {
+        std::cout << VolumeJson(vol).dump(2) << std::endl;
+      } else {
+        std::cout << VolumeText(vol);
+      }
+      return Status::Ok();
+    }();
+  });
+
+  // ---- protector add|remove|list ----------------------------------------
+  auto* prot = app.add_subcommand("protector", "Manage key protectors");
+  prot->require_subcommand(1);
+  auto* padd = prot->add_subcommand(
+      "add", "Add a protector (KIND: passphrase, recovery-password, "
+             "startup-key); unlock with an existing one");
+  std::string kind, out_file, description;
+  UnlockOptions add_unlock;
+  SecretSource add_new_key;
+  Argon2Flags add_argon2;
+  padd->add_option("DEVICE", device, "volume")->required();
+  padd->add_option("KIND", kind, "passphrase | recovery-password | startup-key")
+      ->required()
+      ->check(CLI::IsMember({"passphrase", "recovery-password", "startup-key"}));
+  padd->add_option("--out", out_file,
+                   "startup-key: new key file; recovery-password: also write "
+                   "it to this new file");
+  padd->add_option("--new-key-file", add_new_key.file,
+                   "passphrase: read the new passphrase from FILE");
+  padd->add_option("--new-key-fd", add_new_key.fd,
+                   "passphrase: read the new passphrase from descriptor N");
+  padd->add_option("--description", description, "free text shown by status");
+  padd->add_flag("--json", json_mode, "print the result as JSON");
+  add_unlock.AddTo(padd);
+  add_argon2.AddTo(padd);
+  padd->callback([&] {
+    result = [&]() -> Status {
+      if (kind == "startup-key" && out_file.empty()) {
+        return InvalidArgumentError("startup-key needs --out FILE");
+      }
+      struct stat st{};
+      if (!out_file.empty() && stat(out_file.c_str(), &st) == 0 &&
+          !(kind == "startup-key" && S_ISDIR(st.st_mode))) {
+        return AlreadyExistsError(out_file + " exists; volmgr never "
+                                  "overwrites a key file");
+      }
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      std::optional<SecretBytes> pass;
+      if (kind == "passphrase") {
+        // Ask for the new passphrase first when both come from a prompt,
+        // so the order on screen is "new, then existing".
+        VOLMGR_ASSIGN_OR_RETURN(
+            pass, ReadSecret(add_new_key, "New passphrase: ", true));
+      }
+      VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, add_unlock));
+      protectors::CreateRequest req;
+      req.description = description;
+      req.passphrase = pass ? &*pass : nullptr;
+      req.argon2 = add_argon2.Params();
+      if (kind == "startup-key") req.startup_key_file = out_file;
+      VOLMGR_ASSIGN_OR_RETURN(volume::NewProtector np,
+                              vol.AddProtector(u.vmk, kind, req));
+      if (kind == "recovery-password" && !out_file.empty()) {
+        VOLMGR_RETURN_IF_ERROR(SaveRecoveryPassword(out_file, np));
+      }
+      if (json_mode) {
+        return PrintJsonWithSecret(
+            ProtectorJson(np.record),
+            np.shown_secret ? &*np.shown_secret : nullptr);
+      }
+      std::printf("Added protector %s  %s\n", np.record.id.c_str(),
+                  protectors::FindHandler(kind)->Describe(np.record).c_str());
+      if (np.shown_secret) VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(np, false));
+      return Status::Ok();
+    }();
+  });
+  auto* prm = prot->add_subcommand("remove", "Remove protector ID");
+  std::string prot_id;
+  prm->add_option("DEVICE", device, "volume")->required();
+  prm->add_option("ID", prot_id, "protector ID or its first 8+ characters")
+      ->required();
+  prm->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      VOLMGR_RETURN_IF_ERROR(vol.RemoveProtector(prot_id));
+      std::printf("Removed protector %s from %s.\n", prot_id.c_str(),
+                  device.c_str());
+      return Status::Ok();
+    }();
+  });
+  auto* pls = prot->add_subcommand("list", "List protectors");
+  bool list_json = false;
+  pls->add_option("DEVICE", device, "volume")->required();
+  pls->add_flag("--json", list_json, "print JSON");
+  pls->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      if (list_json) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& p : vol.protectors()) a.push_back(ProtectorJson(p));
+        std::cout << a.dump(2) << std::endl;
+        return Status::Ok();
+      }
+      for (const auto& p : vol.protectors()) {
+        std::printf("%s  %s\n", p.id.c_str(),
+                    protectors::FindHandler(p.kind)->Describe(p).c_str());
+      }
+      for (const auto& w : vol.warnings()) {
+        std::printf("warning: %s\n", w.c_str());
+      }
+      return Status::Ok();
+    }();
+  });
+
+  // ---- recovery-password rotate -----------------------------------------
+  auto* rp = app.add_subcommand("recovery-password", "Manage recovery passwords");
+  rp->require_subcommand(1);
+  auto* rot = rp->add_subcommand(
+      "rotate", "Replace a recovery password by a new one (after it was used)");
+  UnlockOptions rot_unlock;
+  std::string rot_id, rot_file;
+  rot->add_option("DEVICE", device, "volume")->required();
+  rot->add_option("--id", rot_id, "which recovery password (if several)");
+  rot->add_option("--recovery-password-file", rot_file,
+                  "also write the new password to this new file");
+  rot->add_flag("--json", json_mode, "print the result as JSON");
+  rot_unlock.AddTo(rot);
+  rot->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, rot_unlock));
+      VOLMGR_ASSIGN_OR_RETURN(volume::NewProtector np,
+                              vol.RotateRecoveryPassword(u.vmk, rot_id));
+      if (!rot_file.empty()) {
+        VOLMGR_RETURN_IF_ERROR(SaveRecoveryPassword(rot_file, np));
+      }
+      if (json_mode) {
+        return PrintJsonWithSecret(ProtectorJson(np.record), &*np.shown_secret);
+      }
+      std::printf("The old recovery password no longer opens %s.\n",
+                  device.c_str());
+      return ShowRecoveryPassword(np, false);
+    }();
+  });
+
+  // ---- header backup|restore --------------------------------------------
+  auto* hdr = app.add_subcommand("header", "Back up or restore the LUKS2 header");
+  hdr->require_subcommand(1);
+  auto* hb = hdr->add_subcommand("backup", "Write the header to FILE");
+  std::string hfile;
+  hb->add_option("DEVICE", device, "volume")->required();
+  hb->add_option("FILE", hfile, "new backup file")->required();
+  hb->callback([&] {
+    result = [&]() -> Status {
+      if (access(hfile.c_str(), F_OK) == 0) {
+        return AlreadyExistsError(hfile + " exists");
+      }
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      VOLMGR_RETURN_IF_ERROR(vol.luks().HeaderBackup(hfile));
+      std::printf("Header of %s (UUID %s) saved to %s.\nIt holds the "
+                  "protectors as they are now: keep it as safe as the "
+                  "recovery password.\n",
+                  device.c_str(), vol.uuid().c_str(), hfile.c_str());
+      return Status::Ok();
+    }();
+  });
+  auto* hr = hdr->add_subcommand(
+      "restore", "Replace DEVICE's header with the one in FILE");
+  bool restore_force = false;
+  hr->add_option("DEVICE", device, "volume")->required();
+  hr->add_option("FILE", hfile, "backup file")->required();
+  hr->add_flag("--force", restore_force,
+               "restore even if the backup's UUID differs from the device's");
+  hr->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume backup, Volume::Load(hfile));
+      VOLMGR_ASSIGN_OR_RETURN(volume::VolumeLock lock,
+                              volume::VolumeLock::Acquire(device));
+      auto current = volume::LuksDevice::Load(device);
+      if (current.ok() && current->uuid() != backup.uuid() && !restore_force) {
+        return FailedPreconditionError(
+            "the backup is of volume " + backup.uuid() + " but " + device +
+            " holds volume " + current->uuid() +
+            "; use --force if you really mean it");
+      }
+      if (!current.ok() && current.status().code() == StatusCode::kNotFound) {
+        return current.status();
+      }
+      // A damaged header (kCorruption) or none at all is what restore is
+      // for; only a readable header of another volume needs --force.
+      VOLMGR_RETURN_IF_ERROR(volume::LuksDevice::RestoreHeader(device, hfile));
+      std::printf("Header of %s restored from %s.\n", device.c_str(),
+                  hfile.c_str());
+      return Status::Ok();
+    }();
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);  // 0 for --help/--version, 1 (usage) otherwise
+  }
+  if (!result) return 0;
+  if (!result->ok()) return ReportError(*result);
+  return 0;
+}
+
+}  // namespace
+}  // namespace volmgr::cli
+
+int main(int argc, char** argv) {
+  if (volmgr::Status s = volmgr::HardenProcess(); !s.ok()) {
+    std::fprintf(stderr, "volmgr: %s\n", s.message().c_str());
+    return volmgr::ExitCodeFor(s.code());
+  }
+  volmgr::volume::SilenceCryptsetupDefaultLog();
+  return volmgr::cli::Run(argc, argv);
+}

@@ -1,0 +1,97 @@
+#include "volmgr/cli/output.h"
+
+#include <cstdio>
+
+namespace volmgr::cli {
+
+int ReportError(const Status& status) {
+  std::fprintf(stderr, "volmgr: %s\n", status.message().c_str());
+  return ExitCodeFor(status.code());
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+nlohmann::json ProtectorJson(const protectors::ProtectorRecord& p) {
+  const auto* h = protectors::FindHandler(p.kind);
+  nlohmann::json ks = nlohmann::json::array();
+  for (int s : p.keyslots) ks.push_back(s);
+  return {{"id", p.id},
+          {"kind", p.kind},
+          {"version", p.version},
+          {"created", p.created},
+          {"description", p.description},
+          {"keyslots", ks},
+          {"summary", h ? h->Describe(p) : p.kind}};
+}
+
+nlohmann::json VolumeJson(const volume::Volume& vol) {
+  const auto& l = vol.luks();
+  nlohmann::json prot = nlohmann::json::array();
+  for (const auto& p : vol.protectors()) prot.push_back(ProtectorJson(p));
+  auto mappings = vol.ActiveMappingNames();
+  auto payload = l.payload_bytes();
+  return {
+      {"device", vol.device()},
+      {"uuid", vol.uuid()},
+      {"label", l.label()},
+      {"format", "LUKS2"},
+      {"encryption_method", l.cipher_spec()},
+      {"key_bits", l.volume_key_bits()},
+      {"sector_size", l.sector_size()},
+      {"data_offset_bytes", l.data_offset_bytes()},
+      {"size_bytes", payload.ok() ? *payload : 0},
+      {"protection", vol.protectors().empty() ? "off" : "on"},
+      {"lock_state", mappings.empty() ? "locked" : "unlocked"},
+      {"mappings", mappings},
+      {"protectors", prot},
+      {"warnings", vol.warnings()},
+  };
+}
+
+std::string VolumeText(const volume::Volume& vol) {
+  const auto& l = vol.luks();
+  auto payload = l.payload_bytes();
+  auto mappings = vol.ActiveMappingNames();
+  std::string out;
+  auto row = [&](const std::string& k, const std::string& v) {
+    out += "  " + k + std::string(k.size() < 20 ? 20 - k.size() : 1, ' ') +
+           v + "\n";
+  };
+  out += "Volume " + vol.device() + "\n";
+  row("UUID:", vol.uuid());
+  if (!l.label().empty()) row("Label:", l.label());
+  row("Size:", payload.ok() ? HumanBytes(*payload) : "unknown");
+  row("Encryption method:", l.cipher_spec() + ", " +
+                                std::to_string(l.volume_key_bits()) +
+                                "-bit key, " + std::to_string(l.sector_size()) +
+                                "-byte sectors");
+  row("Protection:", vol.protectors().empty() ? "off" : "on");
+  std::string lock = "locked";
+  if (!mappings.empty()) {
+    lock = "unlocked as";
+    for (const auto& m : mappings) lock += " /dev/mapper/" + m;
+  }
+  row("Lock state:", lock);
+  out += "  Key protectors:\n";
+  for (const auto& p : vol.protectors()) {
+    const auto* h = protectors::FindHandler(p.kind);
+    out += "    " + p.id + "  " + (h ? h->Describe(p) : p.kind);
+    if (!p.description.empty()) out += "  \"" + p.description + "\"";
+    out += "\n";
+  }
+  for (const auto& w : vol.warnings()) out += "  Warning: " + w + "\n";
+  return out;
+}
+
+}  // namespace volmgr::cli

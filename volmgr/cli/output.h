@@ -1,0 +1,29 @@
+// How the CLI reports: human text on a terminal, JSON with --json, and one
+// error line "volmgr: <message>" on stderr with the documented exit code.
+#ifndef VOLMGR_CLI_OUTPUT_H_
+#define VOLMGR_CLI_OUTPUT_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "volmgr/base/status.h"
+#include "volmgr/protectors/protector.h"
+#include "volmgr/volume/volume.h"
+
+namespace volmgr::cli {
+
+// Prints `status` for the user and returns its exit code.
+int ReportError(const Status& status);
+
+// `status` / `protector list` as JSON. Never contains a secret.
+nlohmann::json VolumeJson(const volume::Volume& vol);
+nlohmann::json ProtectorJson(const protectors::ProtectorRecord& p);
+
+// The same as aligned human text.
+std::string VolumeText(const volume::Volume& vol);
+
+std::string HumanBytes(uint64_t bytes);
+
+}  // namespace volmgr::cli
+
+#endif  // VOLMGR_CLI_OUTPUT_H_

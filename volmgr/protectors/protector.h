@@ -1,0 +1,150 @@
+// Key protectors: the ways a volume's VMK is wrapped and recovered.
+//
+// Each protector lives in one LUKS2 token whose "type" is "volmgr-<kind>"
+// (docs/FORMAT.md, "Protector tokens"). A ProtectorHandler knows one kind: it
+// validates the token's kind-specific parameters, wraps a VMK for a new
+// protector, and unwraps it from the user's credentials. Handlers register
+// themselves in a table keyed by kind (VOLMGR_REGISTER_PROTECTOR), so adding
+// a kind is adding one file. Tokens of kinds this build does not know are
+// kept untouched and reported, never deleted.
+//
+// Every wrapped VMK is bound (AES-GCM associated data) to the volume UUID, the
+// protector ID and the kind: a token copied to another volume, or edited to
+// claim another kind, no longer unwraps.
+#ifndef VOLMGR_PROTECTORS_PROTECTOR_H_
+#define VOLMGR_PROTECTORS_PROTECTOR_H_
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "volmgr/base/secret_bytes.h"
+#include "volmgr/base/status.h"
+#include "volmgr/crypto/argon2id.h"
+#include "volmgr/crypto/key_wrap.h"
+
+namespace volmgr::protectors {
+
+inline constexpr std::string_view kTokenTypePrefix = "volmgr-";
+inline constexpr std::string_view kVolumeTokenType = "volmgr-volume";
+
+// One protector as stored in its LUKS2 token.
+struct ProtectorRecord {
+  int token_id = -1;
+  std::string kind;         // e.g. "passphrase"; token type is volmgr-<kind>
+  int version = 1;          // version of the kind's token layout
+  std::string id;           // UUID; for recovery passwords, the recovery ID
+  std::string created;      // RFC 3339, UTC
+  std::string description;  // free text from the user
+  std::vector<int> keyslots;
+  nlohmann::json params = nlohmann::json::object();  // kind-specific
+  std::string wrapped_vmk;  // base64 of crypto::WrappedKey
+
+  // Parses a volmgr protector token. kCorruption for malformed JSON or a
+  // missing field; kUnsupported for a token type not starting "volmgr-".
+  static StatusOr<ProtectorRecord> FromTokenJson(int token_id,
+                                                 std::string_view json);
+  std::string ToTokenJson() const;
+};
+
+// What the user supplied to unlock. Secrets typed at a prompt or read from a
+// key file go in `secrets`; handlers decide whether one is theirs.
+struct Credentials {
+  std::vector<SecretBytes> secrets;
+  std::vector<std::string> startup_key_files;
+  std::optional<std::string> recovery_id;  // only this recovery protector
+};
+
+// What a new protector binds to.
+struct Binding {
+  std::string volume_uuid;
+};
+
+// Inputs for creating a protector; each kind reads the fields it needs.
+struct CreateRequest {
+  std::string description;
+  const SecretBytes* passphrase = nullptr;  // passphrase kind
+  std::string startup_key_file;             // startup-key kind: file to write
+  crypto::Argon2Params argon2{};            // passphrase kind; 0s: calibrate
+};
+
+struct CreateResult {
+  ProtectorRecord record;
+  // A secret to show the user exactly once (the recovery password).
+  std::optional<SecretBytes> shown_secret;
+  // When set, the volume adds a LUKS2 keyslot that opens with this secret,
+  // so stock cryptsetup can open the volume with it (recovery password).
+  std::optional<SecretBytes> keyslot_passphrase;
+};
+
+class ProtectorHandler {
+ public:
+  virtual ~ProtectorHandler() = default;
+
+  virtual std::string_view kind() const = 0;
+  // Newest token layout version this handler writes and reads.
+  virtual int version() const = 0;
+  // A human name: "recovery password".
+  virtual std::string_view display_name() const = 0;
+  // Checks the kind-specific parameters of a stored token.
+  virtual Status Validate(const ProtectorRecord& record) const = 0;
+  // True if `creds` holds something this protector could try.
+  virtual bool CanTry(const ProtectorRecord& record,
+                      const Credentials& creds) const = 0;
+  // Recovers the VMK. kAuthFailed when the credentials do not open it;
+  // kInvalidArgument when a credential is malformed (e.g. a recovery
+  // password typo, naming the group).
+  virtual StatusOr<SecretBytes> UnwrapVmk(const ProtectorRecord& record,
+                                          const Credentials& creds,
+                                          const Binding& binding) const = 0;
+  // Wraps `vmk` into a new protector with a fresh ID.
+  virtual StatusOr<CreateResult> Create(const SecretBytes& vmk,
+                                        const CreateRequest& request,
+                                        const Binding& binding) const = 0;
+  // One line for `status` / `protector list`, never secret.
+  virtual std::string Describe(const ProtectorRecord& record) const = 0;
+};
+
+// The handler for `kind`, or nullptr if this build does not know it.
+const ProtectorHandler* FindHandler(std::string_view kind);
+// Every registered kind, sorted by kind name.
+std::vector<std::string> RegisteredKinds();
+
+// Registers a handler at static-initialisation time. The protector library
+// is linked as an object library, so every registration is kept.
+class HandlerRegistration {
+ public:
+  explicit HandlerRegistration(std::unique_ptr<ProtectorHandler> handler);
+};
+
+#define VOLMGR_REGISTER_PROTECTOR(Type)                              \
+  static const ::volmgr::protectors::HandlerRegistration             \
+      volmgr_registration_##Type{std::make_unique<Type>()}
+
+// Shared by handlers: the AES-GCM binding for a protector's wrapped VMK.
+crypto::WrapContext VmkWrapContext(const ProtectorRecord& record,
+                                   const Binding& binding);
+
+// Shared by handlers: wraps `vmk` under `kek` into record.wrapped_vmk, and
+// the reverse.
+Status WrapVmkInto(ProtectorRecord& record, const SecretBytes& kek,
+                   const SecretBytes& vmk, const Binding& binding);
+StatusOr<SecretBytes> UnwrapVmkFrom(const ProtectorRecord& record,
+                                    const SecretBytes& kek,
+                                    const Binding& binding);
+
+// Fresh record skeleton: new UUID, creation time now, given kind/version.
+StatusOr<ProtectorRecord> NewRecord(std::string_view kind, int version,
+                                    std::string description);
+
+// Base64 helpers for binary params (salts).
+std::string ToBase64(std::span<const uint8_t> bytes);
+StatusOr<std::vector<uint8_t>> FromBase64(std::string_view text);
+
+}  // namespace volmgr::protectors
+
+#endif  // VOLMGR_PROTECTORS_PROTECTOR_H_

@@ -1,0 +1,132 @@
+// Startup-key protector (BitLocker's .BEK idea): 32 random bytes in a file,
+// usually on removable media. KEK = HKDF-SHA256(file key, salt,
+// "volmgr startup-key v1" || protector ID).
+//
+// File layout (56 bytes, docs/FORMAT.md "Startup key file"):
+//   "VMGRSK01" (8) || protector ID (16, UUID bytes) || key (32)
+// The ID lets volmgr say which protector a file belongs to.
+#include "volmgr/base/secret_io.h"
+#include "volmgr/base/uuid.h"
+#include "volmgr/crypto/hkdf.h"
+#include "volmgr/protectors/protector.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+
+namespace volmgr::protectors {
+namespace {
+
+constexpr size_t kSaltBytes = 32;
+constexpr std::string_view kMagic = "VMGRSK01";
+constexpr size_t kKeyBytes = 32;
+constexpr size_t kFileBytes = 8 + 16 + kKeyBytes;
+constexpr std::string_view kInfo = "volmgr startup-key v1";
+
+StatusOr<SecretBytes> DeriveKek(const SecretBytes& file,
+                                std::span<const uint8_t> salt,
+                                const Uuid& id) {
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, file.Slice(24, kKeyBytes));
+  std::vector<uint8_t> info(kInfo.begin(), kInfo.end());
+  info.insert(info.end(), id.bytes().begin(), id.bytes().end());
+  return crypto::HkdfSha256(key, salt, info, 32);
+}
+
+class StartupKeyProtector final : public ProtectorHandler {
+ public:
+  std::string_view kind() const override { return "startup-key"; }
+  int version() const override { return 1; }
+  std::string_view display_name() const override { return "startup key"; }
+
+  Status Validate(const ProtectorRecord& r) const override {
+    return SaltOf(r).status();
+  }
+
+  bool CanTry(const ProtectorRecord&, const Credentials& c) const override {
+    return !c.startup_key_files.empty();
+  }
+
+  StatusOr<SecretBytes> UnwrapVmk(const ProtectorRecord& r,
+                                  const Credentials& c,
+                                  const Binding& b) const override {
+    VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> salt, SaltOf(r));
+    VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(r.id));
+    Status last = NotFoundError("no startup key file given");
+    for (const std::string& path : c.startup_key_files) {
+      auto file = ReadSecretFile(path, 4096);
+      if (!file.ok()) return file.status();
+      auto bytes = file->Reveal();
+      if (bytes.size() != kFileBytes ||
+          std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
+        return InvalidArgumentError(path + " is not a volmgr startup key");
+      }
+      if (std::memcmp(bytes.data() + 8, id.bytes().data(), 16) != 0) {
+        last = NotFoundError(path + " is the startup key of another "
+                             "protector, not " + r.id);
+        continue;
+      }
+      VOLMGR_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(*file, salt, id));
+      return UnwrapVmkFrom(r, kek, b);
+    }
+    return last;
+  }
+
+  StatusOr<CreateResult> Create(const SecretBytes& vmk,
+                                const CreateRequest& req,
+                                const Binding& b) const override {
+    if (req.startup_key_file.empty()) {
+      return InvalidArgumentError("a startup-key protector needs a file path");
+    }
+    CreateResult out;
+    VOLMGR_ASSIGN_OR_RETURN(out.record,
+                            NewRecord(kind(), version(), req.description));
+    VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(out.record.id));
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes file, SecretBytes::Allocate(kFileBytes));
+    {
+      auto f = file.RevealMutable();
+      std::memcpy(f.data(), kMagic.data(), kMagic.size());
+      std::memcpy(f.data() + 8, id.bytes().data(), 16);
+      VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Random(kKeyBytes));
+      std::memcpy(f.data() + 24, key.Reveal().data(), kKeyBytes);
+    }
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes salt_bytes,
+                            SecretBytes::Random(kSaltBytes));
+    std::vector<uint8_t> salt(salt_bytes.Reveal().begin(),
+                              salt_bytes.Reveal().end());
+    out.record.params = {{"salt", ToBase64(salt)}};
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(file, salt, id));
+    VOLMGR_RETURN_IF_ERROR(WrapVmkInto(out.record, kek, vmk, b));
+    // Written before the token: if the file cannot be written, nothing on
+    // the volume has changed. A directory gets BitLocker's "<ID>.BEK".
+    std::string path = req.startup_key_file;
+    struct stat st{};
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      path += "/" + out.record.id + ".BEK";
+    }
+    VOLMGR_RETURN_IF_ERROR(WriteNewSecretFile(path, file, 0400));
+    out.record.params["file_hint"] = path.substr(path.find_last_of('/') + 1);
+    return out;
+  }
+
+  std::string Describe(const ProtectorRecord& r) const override {
+    std::string hint = r.params.value("file_hint", "");
+    return "startup key" + (hint.empty() ? "" : ", file " + hint);
+  }
+
+ private:
+  static StatusOr<std::vector<uint8_t>> SaltOf(const ProtectorRecord& r) {
+    auto bad = CorruptionError("startup-key protector " + r.id +
+                               ": malformed parameters");
+    if (!r.params.contains("salt") || !r.params["salt"].is_string()) {
+      return bad;
+    }
+    auto salt = FromBase64(r.params["salt"].get<std::string>());
+    if (!salt.ok() || salt->size() != kSaltBytes) return bad;
+    return salt;
+  }
+};
+
+VOLMGR_REGISTER_PROTECTOR(StartupKeyProtector);
+
+}  // namespace
+}  // namespace volmgr::protectors

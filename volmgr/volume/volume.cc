@@ -1,0 +1,438 @@
+#include "volmgr/volume/volume.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "volmgr/volume/device_probe.h"
+#include "volmgr/volume/volume_lock.h"
+
+namespace volmgr::volume {
+namespace {
+
+using protectors::Credentials;
+using protectors::ProtectorRecord;
+using Json = nlohmann::json;
+
+std::string NowRfc3339() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string VolumeTokenJson(int vmk_keyslot, const std::string& created) {
+  Json j = {{"type", std::string(protectors::kVolumeTokenType)},
+            {"keyslots", Json::array({std::to_string(vmk_keyslot)})},
+            {"version", 1},
+            {"vmk_keyslot", vmk_keyslot},
+            {"created", created}};
+  return j.dump();
+}
+
+// Unlock order: the cheapest, most specific proof first. A startup key
+// names its protector; a recovery password is checked by HKDF; a passphrase
+// costs a calibrated Argon2id run per protector.
+int UnlockRank(std::string_view kind) {
+  if (kind == "startup-key") return 0;
+  if (kind == "recovery-password") return 1;
+  if (kind == "passphrase") return 2;
+  return 3;
+}
+
+}  // namespace
+
+StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
+  VOLMGR_ASSIGN_OR_RETURN(DeviceFacts facts, ProbeDevice(spec.device));
+  if (facts.size_bytes < kMinDeviceBytes) {
+    return InvalidArgumentError(
+        spec.device + " is too small: " +
+        std::to_string(facts.size_bytes >> 20) + " MiB; a volume needs at "
+        "least " + std::to_string(kMinDeviceBytes >> 20) +
+        " MiB (16 MiB LUKS2 header + 1 MiB of data)");
+  }
+  if (!facts.in_use.empty()) {
+    return BusyError(spec.device + " is " + facts.in_use +
+                     "; close or unmount it first");
+  }
+  if (!facts.content.empty() && !spec.force) {
+    return FailedPreconditionError(
+        spec.device + " holds " + facts.content +
+        "; formatting would destroy it. Use --force to overwrite it");
+  }
+  if (spec.sector_size != 512 && spec.sector_size != 4096) {
+    return InvalidArgumentError("--sector-size must be 512 or 4096, not " +
+                                std::to_string(spec.sector_size));
+  }
+  if (!spec.recovery_password && spec.passphrase == nullptr &&
+      spec.startup_key_file.empty()) {
+    return InvalidArgumentError(
+        "no protector requested: a volume needs a recovery password, a "
+        "passphrase or a startup key");
+  }
+  if (spec.passphrase != nullptr && spec.passphrase->size() < 8) {
+    return InvalidArgumentError("the passphrase is shorter than 8 characters");
+  }
+  struct stat sk{};
+  if (!spec.startup_key_file.empty() &&
+      stat(spec.startup_key_file.c_str(), &sk) == 0 && !S_ISDIR(sk.st_mode)) {
+    return AlreadyExistsError(spec.startup_key_file +
+                              " exists; volmgr never overwrites a key file");
+  }
+  crypto::Argon2Params argon2 = spec.argon2;
+  if (spec.passphrase != nullptr && argon2.time_cost != 0) {
+    VOLMGR_RETURN_IF_ERROR(argon2.Validate());
+  }
+
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(spec.device));
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes vmk, SecretBytes::Random(kVmkBytes));
+  int vmk_slot = -1;
+  {
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, SecretBytes::Random(kFvekBytes));
+    FormatOptions opts;
+    opts.sector_size = spec.sector_size;
+    opts.label = spec.label;
+    opts.subsystem = std::string(kSubsystem);
+    VOLMGR_ASSIGN_OR_RETURN(LuksDevice luks,
+                            LuksDevice::Format(spec.device, fvek, opts));
+    VOLMGR_ASSIGN_OR_RETURN(
+        vmk_slot,
+        luks.AddKeyslotByVolumeKey(fvek, vmk, KeyslotKdf::kMinimal));
+    VOLMGR_RETURN_IF_ERROR(
+        luks.SetToken(-1, VolumeTokenJson(vmk_slot, NowRfc3339())).status());
+  }  // the FVEK is wiped here; from now on only the VMK opens the volume
+
+  VOLMGR_ASSIGN_OR_RETURN(Volume vol, Load(spec.device));
+  FormatResult result;
+  result.uuid = vol.uuid();
+  auto add = [&](std::string_view kind,
+                 const protectors::CreateRequest& req) -> Status {
+    auto p = vol.AddProtectorLocked(vmk, kind, req);
+    if (!p.ok()) {
+      return p.status().WithContext(
+          "format of " + spec.device + " is incomplete (adding the " +
+          std::string(kind) + " protector)");
+    }
+    result.protectors.push_back(std::move(p).value());
+    return Status::Ok();
+  };
+  if (spec.recovery_password) {
+    VOLMGR_RETURN_IF_ERROR(add("recovery-password", {}));
+  }
+  if (spec.passphrase != nullptr) {
+    protectors::CreateRequest req;
+    req.passphrase = spec.passphrase;
+    req.argon2 = argon2;
+    VOLMGR_RETURN_IF_ERROR(add("passphrase", req));
+  }
+  if (!spec.startup_key_file.empty()) {
+    protectors::CreateRequest req;
+    req.startup_key_file = spec.startup_key_file;
+    VOLMGR_RETURN_IF_ERROR(add("startup-key", req));
+  }
+  return result;
+}
+
+StatusOr<Volume> Volume::Load(const std::string& device) {
+  VOLMGR_ASSIGN_OR_RETURN(LuksDevice luks, LuksDevice::Load(device));
+  Volume vol(std::move(luks));
+  VOLMGR_RETURN_IF_ERROR(vol.ParseTokens());
+  return vol;
+}
+
+Status Volume::Reload() {
+  VOLMGR_ASSIGN_OR_RETURN(LuksDevice luks, LuksDevice::Load(device()));
+  luks_ = std::move(luks);
+  return ParseTokens();
+}
+
+Status Volume::ParseTokens() {
+  volume_token_ = -1;
+  vmk_keyslot_ = -1;
+  protectors_.clear();
+  warnings_.clear();
+  for (const auto& [id, text] : luks_.ListTokens()) {
+    Json j = Json::parse(text, nullptr, false);
+    std::string type =
+        j.is_object() && j.contains("type") && j["type"].is_string()
+            ? j["type"].get<std::string>()
+            : "";
+    if (type == protectors::kVolumeTokenType) {
+      if (!j.contains("vmk_keyslot") || !j["vmk_keyslot"].is_number_integer()) {
+        return CorruptionError("the volmgr-volume token of " + device() +
+                               " is damaged (no vmk_keyslot)");
+      }
+      volume_token_ = id;
+      vmk_keyslot_ = j["vmk_keyslot"].get<int>();
+      created_ = j.value("created", "");
+      continue;
+    }
+    if (type.rfind(protectors::kTokenTypePrefix, 0) != 0) continue;  // foreign
+    auto rec = ProtectorRecord::FromTokenJson(id, text);
+    if (!rec.ok()) {
+      warnings_.push_back("token " + std::to_string(id) +
+                          " is damaged and was skipped: " +
+                          rec.status().message());
+      continue;
+    }
+    const protectors::ProtectorHandler* h = protectors::FindHandler(rec->kind);
+    if (h == nullptr) {
+      warnings_.push_back("protector " + rec->id + " of kind \"" + rec->kind +
+                          "\" is unknown to this volmgr (made by a newer "
+                          "version?); it was skipped and left untouched");
+      continue;
+    }
+    if (rec->version > h->version()) {
+      warnings_.push_back("protector " + rec->id + " (" + rec->kind +
+                          ") has token version " +
+                          std::to_string(rec->version) +
+                          ", newer than this volmgr reads; skipped");
+      continue;
+    }
+    if (Status s = h->Validate(*rec); !s.ok()) {
+      warnings_.push_back("protector " + rec->id + " was skipped: " +
+                          s.message());
+      continue;
+    }
+    protectors_.push_back(std::move(rec).value());
+  }
+  if (volume_token_ < 0) {
+    return FailedPreconditionError(
+        device() + " is a LUKS2 volume that volmgr did not create (it has "
+        "no volmgr-volume token); open it with cryptsetup");
+  }
+  if (!luks_.KeyslotActive(vmk_keyslot_)) {
+    return CorruptionError("the VMK keyslot " + std::to_string(vmk_keyslot_) +
+                           " of " + device() + " is missing");
+  }
+  std::stable_sort(protectors_.begin(), protectors_.end(),
+                   [](const ProtectorRecord& a, const ProtectorRecord& b) {
+                     return UnlockRank(a.kind) < UnlockRank(b.kind);
+                   });
+  return Status::Ok();
+}
+
+StatusOr<UnlockResult> Volume::Unlock(const Credentials& creds) const {
+  const protectors::Binding binding{uuid()};
+  std::optional<Status> typo;
+  std::vector<std::string> tried;
+  for (const ProtectorRecord& p : protectors_) {
+    const protectors::ProtectorHandler* h = protectors::FindHandler(p.kind);
+    if (!h->CanTry(p, creds)) continue;
+    tried.push_back(std::string(h->display_name()) + " " + p.id.substr(0, 8));
+    auto vmk = h->UnwrapVmk(p, creds, binding);
+    if (vmk.ok()) {
+      // The wrap is authenticated, but prove the VMK against the keyslot
+      // too: a header restored from an older backup could disagree.
+      auto slot = luks_.CheckKeyslot(vmk_keyslot_,
+                                                              *vmk);
+      if (!slot.ok()) {
+        return CorruptionError("protector " + p.id +
+                               " unwrapped a VMK that does not open the "
+                               "volume's keyslot " +
+                               std::to_string(vmk_keyslot_));
+      }
+      return UnlockResult{std::move(vmk).value(), p};
+    }
+    if (vmk.status().code() == StatusCode::kInvalidArgument && !typo) {
+      typo = vmk.status();
+    }
+  }
+  if (typo) return *typo;
+  if (tried.empty()) {
+    if (creds.recovery_id) {
+      std::string ids;
+      for (const auto& p : protectors_) {
+        if (p.kind == "recovery-password") ids += " " + p.id;
+      }
+      return NotFoundError("no recovery password with ID " +
+                           *creds.recovery_id + " on " + device() +
+                           (ids.empty() ? " (it has none)"
+                                        : " (it has:" + ids + ")"));
+    }
+    std::string kinds;
+    for (const auto& p : protectors_) {
+      kinds += (kinds.empty() ? "" : ", ") +
+               std::string(protectors::FindHandler(p.kind)->display_name());
+    }
+    return NotFoundError("no protector of " + device() +
+                         " accepts the credential given (it has: " +
+                         (kinds.empty() ? "none" : kinds) + ")");
+  }
+  std::string list;
+  for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+  return AuthFailedError("the credential given opened no protector (tried " +
+                         list + ")");
+}
+
+Status Volume::Activate(const std::string& name, const SecretBytes& vmk,
+                        const ActivateOptions& options) {
+  return luks_.Activate(name, vmk_keyslot_, vmk, options);
+}
+
+StatusOr<NewProtector> Volume::AddProtector(
+    const SecretBytes& vmk, std::string_view kind,
+    const protectors::CreateRequest& req) {
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  return AddProtectorLocked(vmk, kind, req);
+}
+
+StatusOr<NewProtector> Volume::AddProtectorLocked(
+    const SecretBytes& vmk, std::string_view kind,
+    const protectors::CreateRequest& req) {
+  const protectors::ProtectorHandler* h = protectors::FindHandler(kind);
+  if (h == nullptr) {
+    return InvalidArgumentError("unknown protector kind \"" +
+                                std::string(kind) + "\"");
+  }
+  VOLMGR_RETURN_IF_ERROR(luks_.CheckKeyslot(vmk_keyslot_, vmk).status());
+  VOLMGR_ASSIGN_OR_RETURN(protectors::CreateResult created,
+                          h->Create(vmk, req, protectors::Binding{uuid()}));
+  int added_slot = -1;
+  if (created.keyslot_passphrase) {
+    VOLMGR_ASSIGN_OR_RETURN(
+        added_slot,
+        luks_.AddKeyslotByPassphrase(vmk_keyslot_, vmk,
+                                     *created.keyslot_passphrase,
+                                     KeyslotKdf::kMinimal));
+    created.record.keyslots = {added_slot};
+  } else {
+    created.record.keyslots = {vmk_keyslot_};
+  }
+  auto token = luks_.SetToken(-1, created.record.ToTokenJson());
+  if (!token.ok()) {
+    if (added_slot >= 0) luks_.DestroyKeyslot(added_slot).IgnoreError();
+    return token.status();
+  }
+  created.record.token_id = *token;
+  NewProtector out{created.record, std::move(created.shown_secret)};
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  return out;
+}
+
+StatusOr<const ProtectorRecord*> Volume::FindProtector(
+    const std::string& id) const {
+  std::string want;
+  for (char c : id) want += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const ProtectorRecord* found = nullptr;
+  for (const auto& p : protectors_) {
+    if (p.id == want || (want.size() >= 8 && p.id.rfind(want, 0) == 0)) {
+      if (found != nullptr) {
+        return InvalidArgumentError("protector ID " + id +
+                                    " is ambiguous; give more of it");
+      }
+      found = &p;
+    }
+  }
+  if (found == nullptr) {
+    return NotFoundError("no protector with ID " + id + " on " + device());
+  }
+  return found;
+}
+
+Status Volume::RemoveProtector(const std::string& id) {
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  VOLMGR_ASSIGN_OR_RETURN(const ProtectorRecord* p, FindProtector(id));
+  if (protectors_.size() <= 1) {
+    return FailedPreconditionError(
+        "refusing to remove protector " + p->id +
+        ": it is the last one that can unlock " + device() +
+        ", and without it the data is lost. Add another protector first");
+  }
+  ProtectorRecord copy = *p;
+  return RemoveProtectorLocked(copy);
+}
+
+Status Volume::RemoveProtectorLocked(const ProtectorRecord& p) {
+  // A recovery password's own keyslot goes first: once the token is gone
+  // nothing would show that the keyslot still opens the volume.
+  for (int slot : p.keyslots) {
+    if (slot != vmk_keyslot_ && luks_.KeyslotActive(slot)) {
+      VOLMGR_RETURN_IF_ERROR(luks_.DestroyKeyslot(slot));
+    }
+  }
+  VOLMGR_RETURN_IF_ERROR(luks_.RemoveToken(p.token_id));
+  return Reload();
+}
+
+StatusOr<NewProtector> Volume::RotateRecoveryPassword(const SecretBytes& vmk,
+                                                      const std::string& id) {
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  const ProtectorRecord* old = nullptr;
+  if (id.empty()) {
+    for (const auto& p : protectors_) {
+      if (p.kind != "recovery-password") continue;
+      if (old != nullptr) {
+        return InvalidArgumentError(
+            device() + " has several recovery passwords; name one with --id");
+      }
+      old = &p;
+    }
+    if (old == nullptr) {
+      return NotFoundError(device() + " has no recovery password to rotate");
+    }
+  } else {
+    VOLMGR_ASSIGN_OR_RETURN(old, FindProtector(id));
+    if (old->kind != "recovery-password") {
+      return InvalidArgumentError("protector " + old->id + " is a " + old->kind +
+                                  ", not a recovery password");
+    }
+  }
+  ProtectorRecord old_copy = *old;
+  protectors::CreateRequest req;
+  req.description = old_copy.description;
+  VOLMGR_ASSIGN_OR_RETURN(NewProtector fresh,
+                          AddProtectorLocked(vmk, "recovery-password", req));
+  // Reload() in AddProtectorLocked refreshed protectors_; find the old one
+  // again by ID before removing it.
+  for (const auto& p : protectors_) {
+    if (p.id == old_copy.id) {
+      ProtectorRecord again = p;
+      VOLMGR_RETURN_IF_ERROR(RemoveProtectorLocked(again));
+      break;
+    }
+  }
+  return fresh;
+}
+
+StatusOr<SecretBytes> Volume::ReadFvek(const SecretBytes& vmk) {
+  return luks_.GetVolumeKey(vmk_keyslot_, vmk);
+}
+
+std::vector<std::string> Volume::ActiveMappingNames() const {
+  // libcryptsetup gives its mappings the DM UUID
+  // "CRYPT-LUKS2-<uuid without dashes>-<name>".
+  std::string prefix = "CRYPT-LUKS2-";
+  for (char c : uuid()) {
+    if (c != '-') prefix += c;
+  }
+  prefix += '-';
+  std::vector<std::string> names;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/sys/block"), closedir);
+  if (!dir) return names;
+  while (dirent* e = readdir(dir.get())) {
+    std::string n = e->d_name;
+    if (n.rfind("dm-", 0) != 0) continue;
+    std::ifstream u("/sys/block/" + n + "/dm/uuid");
+    std::ifstream nm("/sys/block/" + n + "/dm/name");
+    std::string dm_uuid, dm_name;
+    if (std::getline(u, dm_uuid) && std::getline(nm, dm_name) &&
+        dm_uuid.rfind(prefix, 0) == 0) {
+      names.push_back(dm_name);
+    }
+  }
+  return names;
+}
+
+}  // namespace volmgr::volume
