@@ -86,16 +86,14 @@ constexpr uint64_t kMaxInputSize = UINT32_MAX;  // libargon2 lengths are u32
 Status CheckLengths(const SecretBytes& password, std::span<const uint8_t> salt,
                     size_t min_salt, size_t min_out, size_t out_len) {
   if (salt.size() < min_salt || salt.size() > kMaxInputSize) {
-    return InvalidArgumentError("argon2id salt is " +
-                                std::to_string(salt.size()) +
-                                " bytes, need at least " +
-                                std::to_string(min_salt));
+    return InvalidArgumentError(
+        "argon2id salt is " + std::to_string(salt.size()) +
+        " bytes, need at least " + std::to_string(min_salt));
   }
   if (out_len < min_out || out_len > kArgon2MaxOutputSize) {
     return InvalidArgumentError(
-        "argon2id output length " + std::to_string(out_len) +
-        " is outside " + std::to_string(min_out) + ".." +
-        std::to_string(kArgon2MaxOutputSize));
+        "argon2id output length " + std::to_string(out_len) + " is outside " +
+        std::to_string(min_out) + ".." + std::to_string(kArgon2MaxOutputSize));
   }
   if (password.size() > kMaxInputSize) {
     return InvalidArgumentError("argon2id password too long");
@@ -188,8 +186,7 @@ StatusOr<SecretBytes> DeriveArgon2id(const SecretBytes& password,
                                      size_t out_len) {
   VOLMGR_RETURN_IF_ERROR(CheckLengths(password, salt, ARGON2_MIN_SALT_LENGTH,
                                       ARGON2_MIN_OUTLEN, out_len));
-  if (secret.size() > kMaxInputSize ||
-      associated_data.size() > kMaxInputSize) {
+  if (secret.size() > kMaxInputSize || associated_data.size() > kMaxInputSize) {
     return InvalidArgumentError("argon2id secret or associated data too long");
   }
   return Derive(password, salt, secret, associated_data, params, out_len);

@@ -40,8 +40,8 @@ StatusOr<SecretBytes> HkdfSha256(const SecretBytes& ikm,
   OSSL_PARAM params[5];
   size_t n = 0;
   char digest[] = "SHA256";
-  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-                                                 digest, 0);
+  params[n++] =
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
   params[n++] = OSSL_PARAM_construct_octet_string(
       OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.Reveal().data()),
       ikm.size());
@@ -60,8 +60,8 @@ StatusOr<SecretBytes> HkdfSha256(const SecretBytes& ikm,
   // The default mode is extract-then-expand (RFC 5869 section 2); the PRK
   // never leaves the provider context, which wipes it on free.
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes okm, SecretBytes::Allocate(out_len));
-  if (EVP_KDF_derive(ctx.get(), okm.RevealMutable().data(), out_len,
-                     params) != 1) {
+  if (EVP_KDF_derive(ctx.get(), okm.RevealMutable().data(), out_len, params) !=
+      1) {
     return OpenSslError("EVP_KDF_derive(HKDF-SHA256)");
   }
   return okm;

@@ -15,8 +15,7 @@ namespace volmgr::crypto {
 // (255 * 32, RFC 5869 section 2.3); an empty salt means a zero-filled salt.
 StatusOr<SecretBytes> HkdfSha256(const SecretBytes& ikm,
                                  std::span<const uint8_t> salt,
-                                 std::span<const uint8_t> info,
-                                 size_t out_len);
+                                 std::span<const uint8_t> info, size_t out_len);
 
 }  // namespace volmgr::crypto
 

@@ -56,8 +56,8 @@ StatusOr<std::vector<uint8_t>> EncodeWrapContext(const WrapContext& ctx) {
   size_t total = kWrapContextMagicV1.size();
   for (const auto& [name, value] : fields) {
     if (value->size() > kWrapContextMaxFieldSize) {
-      return InvalidArgumentError("wrap context " + std::string(name) +
-                                  " is " + std::to_string(value->size()) +
+      return InvalidArgumentError("wrap context " + std::string(name) + " is " +
+                                  std::to_string(value->size()) +
                                   " bytes, limit 1024");
     }
     total += 4 + value->size();
@@ -75,7 +75,8 @@ StatusOr<WrappedKey> WrappedKey::FromBytes(std::span<const uint8_t> bytes) {
     return CorruptionError("wrapped key has unknown version " +
                            std::to_string(bytes[0]));
   }
-  if (bytes.size() < kOverhead || !IsWrappableKeySize(bytes.size() - kOverhead)) {
+  if (bytes.size() < kOverhead ||
+      !IsWrappableKeySize(bytes.size() - kOverhead)) {
     return CorruptionError(
         "wrapped key is " + std::to_string(bytes.size()) +
         " bytes; version 1 is 29 bytes plus a 16, 32, 48 or 64-byte key");
@@ -164,7 +165,8 @@ StatusOr<SecretBytes> UnwrapKey(const SecretBytes& kek,
 StatusOr<SecretBytes> UnwrapKey(const SecretBytes& kek,
                                 std::span<const uint8_t> serialized,
                                 const WrapContext& ctx) {
-  VOLMGR_ASSIGN_OR_RETURN(WrappedKey wrapped, WrappedKey::FromBytes(serialized));
+  VOLMGR_ASSIGN_OR_RETURN(WrappedKey wrapped,
+                          WrappedKey::FromBytes(serialized));
   return UnwrapKey(kek, wrapped, ctx);
 }
 

@@ -4,7 +4,7 @@
 //
 // Serialized WrappedKey (docs/FORMAT.md "Key wrap format"):
 //
-//   version (1 byte, = 1) || nonce (12) || ciphertext (= key length) || tag (16)
+//   version (1, = 0x01) || nonce (12) || ciphertext (key length) || tag (16)
 //
 // The GCM associated data is the canonical encoding of a WrapContext:
 //
@@ -96,8 +96,7 @@ class WrappedKey {
     return std::span(bytes_).subspan(1, kNonceSize);
   }
   std::span<const uint8_t> ciphertext() const {
-    return std::span(bytes_).subspan(1 + kNonceSize,
-                                     bytes_.size() - kOverhead);
+    return std::span(bytes_).subspan(1 + kNonceSize, bytes_.size() - kOverhead);
   }
   std::span<const uint8_t> tag() const {
     return std::span(bytes_).last(kTagSize);

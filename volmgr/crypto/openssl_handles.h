@@ -30,9 +30,9 @@ struct OpenSslDeleter {
 };
 }  // namespace internal
 
-using EvpCipherCtxPtr =
-    std::unique_ptr<EVP_CIPHER_CTX,
-                    internal::OpenSslDeleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
+using EvpCipherCtxPtr = std::unique_ptr<
+    EVP_CIPHER_CTX,
+    internal::OpenSslDeleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
 // A cipher from EVP_CIPHER_fetch (not a static EVP_aes_256_gcm()).
 using EvpCipherPtr =
     std::unique_ptr<EVP_CIPHER,
@@ -52,7 +52,8 @@ using EvpMacCtxPtr =
     std::unique_ptr<EVP_MAC_CTX,
                     internal::OpenSslDeleter<EVP_MAC_CTX, EVP_MAC_CTX_free>>;
 using EvpPkeyPtr =
-    std::unique_ptr<EVP_PKEY, internal::OpenSslDeleter<EVP_PKEY, EVP_PKEY_free>>;
+    std::unique_ptr<EVP_PKEY,
+                    internal::OpenSslDeleter<EVP_PKEY, EVP_PKEY_free>>;
 using EvpPkeyCtxPtr =
     std::unique_ptr<EVP_PKEY_CTX,
                     internal::OpenSslDeleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;

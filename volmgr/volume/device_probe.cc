@@ -139,4 +139,29 @@ StatusOr<DeviceFacts> ProbeDevice(const std::string& path) {
   return f;
 }
 
+Status WipeSignatures(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, path);
+  ProbePtr pr(blkid_new_probe());
+  if (!pr || blkid_probe_set_device(pr.get(), fd, 0, 0) != 0) {
+    close(fd);
+    return IoError("cannot probe " + path + " for signatures");
+  }
+  blkid_probe_enable_superblocks(pr.get(), 1);
+  blkid_probe_set_superblocks_flags(pr.get(),
+                                    BLKID_SUBLKS_MAGIC | BLKID_SUBLKS_BADCSUM);
+  blkid_probe_enable_partitions(pr.get(), 1);
+  blkid_probe_set_partitions_flags(pr.get(), BLKID_PARTS_MAGIC);
+  Status status;
+  while (blkid_do_probe(pr.get()) == 0) {
+    if (blkid_do_wipe(pr.get(), 0) != 0) {
+      status = IoError("cannot erase an old signature on " + path);
+      break;
+    }
+  }
+  if (status.ok() && fsync(fd) != 0) status = ErrnoToStatus(errno, "fsync");
+  close(fd);
+  return status;
+}
+
 }  // namespace volmgr::volume

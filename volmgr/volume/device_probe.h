@@ -27,6 +27,11 @@ struct DeviceFacts {
 // kInvalidArgument if it is neither a block device nor a regular file.
 StatusOr<DeviceFacts> ProbeDevice(const std::string& path);
 
+// Erases every filesystem, RAID and partition-table signature libblkid
+// finds on `path` (wipefs's job), so that after a forced format only the
+// new LUKS2 header is recognised. Only the magic bytes are cleared.
+Status WipeSignatures(const std::string& path);
+
 }  // namespace volmgr::volume
 
 #endif  // VOLMGR_VOLUME_DEVICE_PROBE_H_

@@ -93,6 +93,9 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
   }
 
   VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(spec.device));
+  if (!facts.content.empty()) {
+    VOLMGR_RETURN_IF_ERROR(WipeSignatures(spec.device));
+  }
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes vmk, SecretBytes::Random(kVmkBytes));
   int vmk_slot = -1;
   {

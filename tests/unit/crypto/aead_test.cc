@@ -66,9 +66,8 @@ TEST_P(CavpGcmEncryptTest, ReproducesCiphertextAndTag) {
   ExpectLengthsMatchSection(r, key.size(), iv.size(), pt.size(), aad.size(),
                             tag.size());
   std::vector<uint8_t> got_ct(pt.size()), got_tag(kAesGcmTagSize);
-  ASSERT_TRUE(internal::AesGcmEncryptWithNonce(key, iv, pt, aad, got_ct,
-                                               got_tag)
-                  .ok());
+  ASSERT_TRUE(
+      internal::AesGcmEncryptWithNonce(key, iv, pt, aad, got_ct, got_tag).ok());
   EXPECT_EQ(got_ct, ct) << r.Where();
   EXPECT_EQ(got_tag, tag) << r.Where();
 
@@ -80,8 +79,8 @@ TEST_P(CavpGcmEncryptTest, ReproducesCiphertextAndTag) {
 
 INSTANTIATE_TEST_SUITE_P(
     GcmEncryptExtIV256, CavpGcmEncryptTest,
-    ::testing::ValuesIn(LoadVectorFile(
-        VOLMGR_VECTORS_DIR "/aes_gcm/gcmEncryptExtIV256.rsp")),
+    ::testing::ValuesIn(LoadVectorFile(VOLMGR_VECTORS_DIR
+                                       "/aes_gcm/gcmEncryptExtIV256.rsp")),
     CavpName);
 
 // NIST CAVP gcmDecrypt256.rsp: PASS records decrypt to PT; FAIL records are
@@ -108,11 +107,10 @@ TEST_P(CavpGcmDecryptTest, DecryptsOrRejects) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    GcmDecrypt256, CavpGcmDecryptTest,
-    ::testing::ValuesIn(
-        LoadVectorFile(VOLMGR_VECTORS_DIR "/aes_gcm/gcmDecrypt256.rsp")),
-    CavpName);
+INSTANTIATE_TEST_SUITE_P(GcmDecrypt256, CavpGcmDecryptTest,
+                         ::testing::ValuesIn(LoadVectorFile(
+                             VOLMGR_VECTORS_DIR "/aes_gcm/gcmDecrypt256.rsp")),
+                         CavpName);
 
 TEST(CavpGcmDecryptFileTest, HasFailRecords) {
   int fails = 0;

@@ -49,9 +49,9 @@ TEST_P(Rfc9106Test, ReproducesTag) {
 
 INSTANTIATE_TEST_SUITE_P(
     Argon2id, Rfc9106Test,
-    ::testing::ValuesIn(
-        LoadVectorFile(VOLMGR_VECTORS_DIR "/argon2/rfc9106_argon2id.txt")),
-    testing::NameFromField{"Section5_3_Case", "Case"});
+    ::testing::ValuesIn(LoadVectorFile(VOLMGR_VECTORS_DIR
+                                       "/argon2/rfc9106_argon2id.txt")),
+    testing::NameFromField("Section5_3_Case", "Case"));
 
 TEST(Argon2ParamsTest, ValidateAcceptsBounds) {
   EXPECT_TRUE((Argon2Params{1, 8, 1}).Validate().ok());
@@ -60,8 +60,12 @@ TEST(Argon2ParamsTest, ValidateAcceptsBounds) {
 
 TEST(Argon2ParamsTest, ValidateRejectsEachOutOfRangeField) {
   const Argon2Params bad[] = {
-      {0, 64, 1},    {1001, 64, 1},  {1, 64, 0},
-      {1, 1024, 17}, {1, 7, 1},      {1, 31, 4},
+      {0, 64, 1},
+      {1001, 64, 1},
+      {1, 64, 0},
+      {1, 1024, 17},
+      {1, 7, 1},
+      {1, 31, 4},
       {1, kArgon2MaxMemoryKib + 1, 1},
   };
   for (const auto& p : bad) {
@@ -70,9 +74,9 @@ TEST(Argon2ParamsTest, ValidateRejectsEachOutOfRangeField) {
         << p.time_cost << "/" << p.memory_kib << "/" << p.parallelism;
   }
   // The message names the bad field and value.
-  EXPECT_NE((Argon2Params{1001, 64, 1}).Validate().message().find(
-                "time_cost 1001"),
-            std::string::npos);
+  EXPECT_NE(
+      (Argon2Params{1001, 64, 1}).Validate().message().find("time_cost 1001"),
+      std::string::npos);
 }
 
 TEST(Argon2idTest, DeterministicAndSaltSensitive) {
@@ -107,10 +111,9 @@ TEST(Argon2idTest, RejectsShortSaltBadLengthAndBadParams) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(DeriveArgon2id(pw, salt, p, 1025).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(DeriveArgon2id(pw, salt, Argon2Params{0, 64, 1}, 32)
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      DeriveArgon2id(pw, salt, Argon2Params{0, 64, 1}, 32).status().code(),
+      StatusCode::kInvalidArgument);
 }
 
 TEST(Argon2idTest, EmptyPasswordIsAllowed) {
@@ -128,26 +131,46 @@ double TimeMs(const Argon2Params& p) {
   return std::chrono::duration<double, std::milli>(end - start).count();
 }
 
+struct CalibrationRun {
+  Argon2Params params;
+  double calibration_ms = 0;
+  double derive_ms = 0;
+};
+
 TEST(CalibrateArgon2idTest, HitsTargetRoughly) {
   constexpr uint32_t kTargetMs = 200;
-  const auto start = std::chrono::steady_clock::now();
-  auto params = CalibrateArgon2id(kTargetMs, 64 * 1024, 1);
-  const double calibration_ms = std::chrono::duration<double, std::milli>(
-                                    std::chrono::steady_clock::now() - start)
-                                    .count();
-  ASSERT_TRUE(params.ok()) << params.status().ToString();
-  EXPECT_TRUE(params->Validate().ok());
-  EXPECT_EQ(params->parallelism, 1u);
-  EXPECT_GE(params->time_cost, 3u);
-  EXPECT_LE(params->memory_kib, 64u * 1024);
-  // Loose bounds: a shared 2-core machine. The contract is < ~2x target;
-  // allow 3x for scheduling noise.
-  EXPECT_LT(calibration_ms, 3.0 * kTargetMs);
-  const double ms = TimeMs(*params);
-  EXPECT_GT(ms, kTargetMs / 3.0) << params->time_cost << "/"
-                                 << params->memory_kib;
-  EXPECT_LT(ms, kTargetMs * 3.0) << params->time_cost << "/"
-                                 << params->memory_kib;
+  // Loose bounds for a shared 2-core machine: the contract is a calibration
+  // under ~2x target giving params that take ~target; allow 3x either way,
+  // and up to three attempts so one burst of load from another process
+  // cannot fail the test. A systematic error fails all three.
+  std::vector<CalibrationRun> runs;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    CalibrationRun run;
+    const auto start = std::chrono::steady_clock::now();
+    auto params = CalibrateArgon2id(kTargetMs, 64 * 1024, 1);
+    run.calibration_ms = std::chrono::duration<double, std::milli>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+    ASSERT_TRUE(params.ok()) << params.status().ToString();
+    run.params = *params;
+    EXPECT_TRUE(run.params.Validate().ok());
+    EXPECT_EQ(run.params.parallelism, 1u);
+    EXPECT_GE(run.params.time_cost, 3u);
+    EXPECT_LE(run.params.memory_kib, 64u * 1024);
+    run.derive_ms = TimeMs(run.params);
+    runs.push_back(run);
+    if (run.calibration_ms < 3.0 * kTargetMs &&
+        run.derive_ms > kTargetMs / 3.0 && run.derive_ms < 3.0 * kTargetMs) {
+      return;
+    }
+  }
+  for (const auto& run : runs) {
+    ADD_FAILURE() << "t=" << run.params.time_cost
+                  << " m=" << run.params.memory_kib
+                  << " calibration=" << run.calibration_ms
+                  << "ms derive=" << run.derive_ms << "ms, target " << kTargetMs
+                  << "ms";
+  }
 }
 
 TEST(CalibrateArgon2idTest, GrowsTimeCostWhenMemoryIsCapped) {

@@ -47,18 +47,17 @@ TEST_P(Rfc5869Test, PrkIsHmacOfSaltAndIkm) {
   if (salt.empty()) salt.assign(32, 0);  // section 2.2: HashLen zeros
   uint8_t out[32];
   size_t out_len = 0;
-  ASSERT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr,
-                      salt.data(), salt.size(), ikm.data(), ikm.size(), out,
-                      sizeof out, &out_len),
-            nullptr);
+  ASSERT_NE(
+      EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, salt.data(),
+                salt.size(), ikm.data(), ikm.size(), out, sizeof out, &out_len),
+      nullptr);
   EXPECT_EQ(std::vector<uint8_t>(out, out + out_len), prk) << r.Where();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Sha256, Rfc5869Test,
-    ::testing::ValuesIn(
-        LoadVectorFile(VOLMGR_VECTORS_DIR "/hkdf/rfc5869_sha256.txt")),
-    testing::NameFromField{"Case", "Case"});
+INSTANTIATE_TEST_SUITE_P(Sha256, Rfc5869Test,
+                         ::testing::ValuesIn(LoadVectorFile(
+                             VOLMGR_VECTORS_DIR "/hkdf/rfc5869_sha256.txt")),
+                         testing::NameFromField("Case", "Case"));
 
 TEST(HkdfSha256Test, EmptySaltEqualsZeroSalt) {
   const std::vector<uint8_t> ikm_bytes(22, 0x0b), zeros(32, 0), info = {1};

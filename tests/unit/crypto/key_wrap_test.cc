@@ -55,9 +55,9 @@ TEST(KeyWrapTest, WrappingTwiceGivesDifferentBlobs) {
   auto again = WrapKey(f.kek, f.key, f.ctx);
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->bytes(), f.wrapped.bytes());
-  EXPECT_NE(std::vector<uint8_t>(again->nonce().begin(), again->nonce().end()),
-            std::vector<uint8_t>(f.wrapped.nonce().begin(),
-                                 f.wrapped.nonce().end()));
+  EXPECT_NE(
+      std::vector<uint8_t>(again->nonce().begin(), again->nonce().end()),
+      std::vector<uint8_t>(f.wrapped.nonce().begin(), f.wrapped.nonce().end()));
 }
 
 TEST(KeyWrapTest, CiphertextDoesNotContainKey) {
@@ -231,9 +231,9 @@ TEST(KeyWrapTest, Base64RoundTrip) {
 
 TEST(KeyWrapTest, Base64IsStrict) {
   Fixture f;
-  const std::string good = f.wrapped.ToBase64();  // 61 bytes: ends in "="
-  ASSERT_EQ(good.back(), '=');
-  ASSERT_NE(good[good.size() - 2], '=');
+  // 61 bytes = 3 * 20 + 1: the text ends in "xY==".
+  const std::string good = f.wrapped.ToBase64();
+  ASSERT_EQ(good.substr(good.size() - 2), "==");
   std::vector<std::string> bad = {
       "",
       "A",
@@ -246,14 +246,14 @@ TEST(KeyWrapTest, Base64IsStrict) {
       good.substr(0, 10) + "=" + good.substr(11),  // '=' inside
       good.substr(0, 10) + "-" + good.substr(11),  // base64url alphabet
   };
-  // Non-canonical: the last symbol before "=" carries 4 data bits and 2
-  // zero bits (61 = 3*20 + 1 bytes: 2 symbols, 8 of 12 bits used); setting
-  // an unused bit must be rejected, not silently decoded to the same bytes.
+  // Non-canonical: in "xY==", Y carries 2 data bits and 4 bits that must be
+  // zero (RFC 4648 section 3.5). Setting one must be rejected, not decoded
+  // to the same bytes.
   {
     std::string nc = good;
     const std::string alphabet =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const size_t pos = nc.size() - 3;  // "xY==": Y has 4 unused bits
+    const size_t pos = nc.size() - 3;
     const size_t idx = alphabet.find(nc[pos]);
     nc[pos] = alphabet[idx ^ 1];
     bad.push_back(nc);
@@ -301,9 +301,9 @@ TEST_P(KeyWrapFormatTest, MatchesIndependentEncoding) {
 
 INSTANTIATE_TEST_SUITE_P(
     V1, KeyWrapFormatTest,
-    ::testing::ValuesIn(
-        LoadVectorFile(VOLMGR_VECTORS_DIR "/key_wrap/volmgr_wrap_v1.txt")),
-    testing::NameFromField{"Case", "Case"});
+    ::testing::ValuesIn(LoadVectorFile(VOLMGR_VECTORS_DIR
+                                       "/key_wrap/volmgr_wrap_v1.txt")),
+    testing::NameFromField("Case", "Case"));
 
 }  // namespace
 }  // namespace volmgr::crypto

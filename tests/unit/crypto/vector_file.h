@@ -14,6 +14,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace volmgr::crypto::testing {
@@ -49,6 +50,8 @@ std::string SanitizeTestName(std::string_view s);
 
 // Names a parameterised test "<prefix><value of field>", or "LoadError".
 struct NameFromField {
+  NameFromField(std::string prefix_in, std::string field_in)
+      : prefix(std::move(prefix_in)), field(std::move(field_in)) {}
   std::string prefix;
   std::string field;
   std::string operator()(
