@@ -16,16 +16,14 @@
 #   snapshot IMG / unchanged IMG
 #                         record / compare the header area (sha256 of the
 #                         first 16 MiB) and `cryptsetup luksDump`
-#   known_bug ID CMD...   run an assertion that fails because of a reported
-#                         volmgr bug: a failure is printed and counted, the
-#                         script goes on and fails at the end (set
-#                         VOLMGR_TOLERATE_KNOWN_BUGS=1 to only warn)
 #   finish                print the summary; call last
 #
 # Every volmgr call runs under `setsid -w` with stdin from /dev/null, so
 # there is never a controlling terminal: a forgotten credential fails with
 # exit 5 instead of hanging on a prompt.
 
+# Variables here are used by the sourcing scripts.
+# shellcheck disable=SC2034
 set -euo pipefail
 
 if [[ $# -lt 1 || ! -x $1 ]]; then
@@ -68,8 +66,6 @@ ARGON2=(--argon2-time 1 --argon2-memory 8192)
 STEP="(setup)"
 LAST_CMD=""
 LAST_RC=0
-SOFT_MODE=""
-KNOWN_BUGS=()
 STEPS_RUN=0
 
 step() {
@@ -83,11 +79,7 @@ err() { cat "$WORK/.stderr"; }
 
 fail() {
   {
-    if [[ -n $SOFT_MODE ]]; then
-      echo "FAIL (KNOWN_BUG $SOFT_MODE) [$TEST_NAME] step $STEP: $*"
-    else
-      echo "FAIL [$TEST_NAME] step $STEP: $*"
-    fi
+    echo "FAIL [$TEST_NAME] step $STEP: $*"
     echo "  last command: $LAST_CMD"
     echo "  exit code:    $LAST_RC"
     echo "  stdout:"
@@ -95,10 +87,6 @@ fail() {
     echo "  stderr:"
     sed 's/^/    | /' "$WORK/.stderr" 2>/dev/null | head -40
   } >&2
-  if [[ -n $SOFT_MODE ]]; then
-    KNOWN_BUGS+=("$SOFT_MODE (step $STEP): $*")
-    return 0
-  fi
   exit 1
 }
 
@@ -152,16 +140,6 @@ lacks() {
   fi
 }
 
-# known_bug ID CMD...: CMD is an assertion (expect_vm, has, ...) that
-# currently fails because of volmgr bug ID.
-known_bug() {
-  local id=$1
-  shift
-  SOFT_MODE=$id
-  "$@"
-  SOFT_MODE=""
-}
-
 # The header area: both LUKS2 header copies and the keyslot area.
 header_sum() {
   dd if="$1" bs=1M count=16 status=none | sha256sum | cut -d' ' -f1
@@ -198,13 +176,5 @@ protector_count() {
 }
 
 finish() {
-  if [[ ${#KNOWN_BUGS[@]} -gt 0 ]]; then
-    echo "[$TEST_NAME] ${#KNOWN_BUGS[@]} assertion(s) failed on known volmgr bugs:"
-    printf '  - %s\n' "${KNOWN_BUGS[@]}"
-    if [[ -z ${VOLMGR_TOLERATE_KNOWN_BUGS:-} ]]; then
-      echo "[$TEST_NAME] FAILED"
-      exit 1
-    fi
-  fi
   echo "[$TEST_NAME] PASSED ($STEPS_RUN steps, ${SECONDS}s)"
 }

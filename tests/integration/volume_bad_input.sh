@@ -6,6 +6,8 @@
 # `cryptsetup luksDump` compared before and after).
 #
 # Usage: volume_bad_input.sh PATH_TO_VOLMGR
+#
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$(realpath "$0")")/lib.sh"
 
 printf 'correct horse battery staple\n' >pass
@@ -81,9 +83,9 @@ has "recovery password ${RP_ID:0:8}"
 unchanged a.img
 
 step "5: --recovery-id that does not exist (3) and one that does"
-known_bug BUG-1 expect_vm 3 open a.img t --test --key-file rp --recovery-id deadbeef
-known_bug BUG-1 has "no recovery password with ID deadbeef"
-known_bug BUG-1 has "$RP_ID"
+expect_vm 3 open a.img t --test --key-file rp --recovery-id deadbeef
+has "no recovery password with ID deadbeef"
+has "$RP_ID"
 expect_vm 0 open a.img t --test --key-file rp --recovery-id "${RP_ID:0:8}"
 has "unlocks with protector $RP_ID (recovery password)"
 expect_vm 6 open a.img t --test --key-file zero.rp --recovery-id "$RP_ID"
@@ -198,8 +200,8 @@ new_image b.img 32M
 expect_vm 0 format b.img --new-key-file passb --startup-key b.bek --no-recovery-password "${ARGON2[@]}"
 vm open a.img t --test --startup-key b.bek
 [[ $LAST_RC -eq 6 || $LAST_RC -eq 3 ]] || fail "another volume's startup key: exit $LAST_RC"
-known_bug BUG-3 expect_vm 3 open a.img t --test --startup-key missing.bek
-known_bug BUG-3 has "missing.bek"
+expect_vm 3 open a.img t --test --startup-key missing.bek
+has "missing.bek"
 expect_vm 3 open a.img t --test --key-file missing.pass
 has "missing.pass"
 unchanged a.img
@@ -283,7 +285,7 @@ printf '%s' '{"type":"volmgr-tpm3","keyslots":[],"version":1,"sealed":"AAAA"}' >
 expect 0 cryptsetup token import --json-file tpm3.json new.img
 expect_vm 0 status new.img
 has "tpm3"
-known_bug BUG-4 lacks "damaged"
+lacks "damaged"
 expect_vm 0 open new.img t --test --key-file pass
 [[ $(token_id new.img volmgr-tpm3) != null ]] || fail "the tpm3 token was dropped"
 
@@ -332,15 +334,15 @@ unchanged a.img
 mkdir adir
 expect_vm 2 format adir --new-key-file pass "${ARGON2[@]}"
 has "neither a block device nor a file"
-known_bug BUG-5 expect_vm 2 status adir
+expect_vm 2 status adir
 
 step "22: usage errors exit 1 (CLI11)"
-known_bug BUG-2 expect_vm 1 format fresh.img --new-key-file pass --sector-size 1024 "${ARGON2[@]}"
+expect_vm 1 format fresh.img --new-key-file pass --sector-size 1024 "${ARGON2[@]}"
 has "1024 not in {512,4096}"
-known_bug BUG-2 expect_vm 1 format
+expect_vm 1 format
 has "DEVICE is required"
-known_bug BUG-2 expect_vm 1 format fresh.img --bogus-option
-known_bug BUG-2 expect_vm 1 protector add a.img quantum --key-file pass
+expect_vm 1 format fresh.img --bogus-option
+expect_vm 1 protector add a.img quantum --key-file pass
 has "quantum not in"
 [[ $(file_sum fresh.img) == "$FRESH" ]] || fail "fresh.img was written"
 unchanged a.img

@@ -7,6 +7,7 @@
 # exactly the protectors that were reported as added.
 #
 # Usage: volume_concurrency.sh PATH_TO_VOLMGR
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$(realpath "$0")")/lib.sh"
 
 IMG=vol.img
@@ -118,7 +119,7 @@ for j in k1 k2 k3 k4 k5 k6; do
       expect 0 cryptsetup open --test-passphrase $IMG --key-file $j.rp
       ;;
     k3 | k4)
-      expect_vm 0 open $IMG t --test --startup-key usb/$id.BEK
+      expect_vm 0 open $IMG t --test --startup-key "usb/$id.BEK"
       has "$id"
       ;;
     k5) expect_vm 0 open $IMG t --test --key-file np5; has "$id" ;;

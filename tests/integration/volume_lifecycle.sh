@@ -10,6 +10,7 @@
 #
 # No device-mapper is needed: only `open --test` is used.
 # Usage: volume_lifecycle.sh PATH_TO_VOLMGR
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$(realpath "$0")")/lib.sh"
 
 IMG=vol.img
@@ -168,7 +169,7 @@ mkdir usbdir
 expect_vm 0 protector add $IMG startup-key --out usbdir --startup-key usb.bek
 has "Added protector"
 SK2_ID=$(out | sed -n 's/^Added protector \([0-9a-f-]*\) .*/\1/p')
-[[ -f usbdir/$SK2_ID.BEK ]] || fail "a directory --out did not get <ID>.BEK"
+[[ -f "usbdir/$SK2_ID.BEK" ]] || fail "a directory --out did not get <ID>.BEK"
 expect_vm 0 protector list $IMG --json
 [[ $(out | jq length) -eq 6 ]] || fail "expected 6 protectors, got $(out | jq length)"
 [[ $(out | jq '[.[] | select(.kind=="passphrase")] | length') -eq 2 ]] || fail "not 2 passphrases"
@@ -184,7 +185,7 @@ printf '%s' "$RP2" >rp2.dashes
 expect_vm 0 open $IMG t --test --key-file rp2.dashes
 has "$RP2_ID"
 expect 0 cryptsetup open --test-passphrase $IMG --key-file rp2.dashes
-expect_vm 0 open $IMG t --test --startup-key usbdir/$SK2_ID.BEK
+expect_vm 0 open $IMG t --test --startup-key "usbdir/$SK2_ID.BEK"
 has "$SK2_ID"
 # The first credentials still work after the adds.
 expect_vm 0 open $IMG t --test --key-file pass
@@ -223,7 +224,7 @@ expect_vm 0 protector remove $IMG "$PFX"
 [[ $(protector_count $IMG) -eq 4 ]] || fail "count after removing by prefix"
 run cryptsetup open --test-passphrase $IMG --key-file rp2.dashes
 [[ $LAST_RC -ne 0 ]] || fail "the removed recovery password's keyslot still opens"
-vm open $IMG t --test --startup-key usbdir/$SK2_ID.BEK
+vm open $IMG t --test --startup-key "usbdir/$SK2_ID.BEK"
 [[ $LAST_RC -ne 0 ]] || fail "the removed startup key still opens"
 snapshot $IMG
 expect_vm 3 protector remove $IMG "${PASS_ID:0:4}"   # too short to be a prefix

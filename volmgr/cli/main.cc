@@ -519,7 +519,9 @@ int Run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // 0 for --help/--version, 1 (usage) otherwise
+    // CLI11 prints the message; its own codes (105, 106, ...) are folded
+    // into the documented "1 = usage error". --help/--version stay 0.
+    return app.exit(e) == 0 ? 0 : 1;
   }
   if (!result) return 0;
   if (!result->ok()) return ReportError(*result);

@@ -82,7 +82,7 @@ StatusCode CodeForCryptsetupRc(int rc) {
     case ENOENT: case ENODEV: case ENXIO: return StatusCode::kNotFound;
     case EEXIST: return StatusCode::kAlreadyExists;
     case EBUSY: return StatusCode::kBusy;
-    case EINVAL: return StatusCode::kInvalidArgument;
+    case EINVAL: case ENOTBLK: return StatusCode::kInvalidArgument;
     case ENOTSUP: return StatusCode::kUnsupported;
     case EIO: case ENOSPC: return StatusCode::kIoError;
     case EACCES: return StatusCode::kFailedPrecondition;
@@ -162,6 +162,10 @@ StatusOr<LuksDevice> LuksDevice::Load(const std::string& path) {
   struct stat st{};
   if (stat(path.c_str(), &st) != 0) {
     return ErrnoToStatus(errno, path);
+  }
+  if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
+    return InvalidArgumentError(path +
+                                " is neither a block device nor a file");
   }
   auto log = std::make_unique<LogSink>();
   crypt_device* raw = nullptr;

@@ -179,18 +179,22 @@ Status Volume::ParseTokens() {
       continue;
     }
     if (type.rfind(protectors::kTokenTypePrefix, 0) != 0) continue;  // foreign
+    // The kind decides how the rest is read: a kind this build does not know
+    // may have a layout of its own, so it is reported before any parsing.
+    const std::string kind = type.substr(protectors::kTokenTypePrefix.size());
+    const protectors::ProtectorHandler* h = protectors::FindHandler(kind);
+    if (h == nullptr) {
+      warnings_.push_back("token " + std::to_string(id) + " (" + type +
+                          ") is a protector kind unknown to this volmgr "
+                          "(made by a newer version?); it was skipped and "
+                          "left untouched");
+      continue;
+    }
     auto rec = ProtectorRecord::FromTokenJson(id, text);
     if (!rec.ok()) {
       warnings_.push_back("token " + std::to_string(id) +
                           " is damaged and was skipped: " +
                           rec.status().message());
-      continue;
-    }
-    const protectors::ProtectorHandler* h = protectors::FindHandler(rec->kind);
-    if (h == nullptr) {
-      warnings_.push_back("protector " + rec->id + " of kind \"" + rec->kind +
-                          "\" is unknown to this volmgr (made by a newer "
-                          "version?); it was skipped and left untouched");
       continue;
     }
     if (rec->version > h->version()) {
@@ -225,10 +229,15 @@ Status Volume::ParseTokens() {
 
 StatusOr<UnlockResult> Volume::Unlock(const Credentials& creds) const {
   const protectors::Binding binding{uuid()};
-  std::optional<Status> typo;
+  // The most telling failure wins over "opened nothing": a malformed
+  // recovery password (names the group), then a key file that cannot be
+  // read or belongs elsewhere.
+  std::optional<Status> typo, other;
   std::vector<std::string> tried;
   for (const ProtectorRecord& p : protectors_) {
     const protectors::ProtectorHandler* h = protectors::FindHandler(p.kind);
+    // --recovery-id narrows the search to that recovery password.
+    if (creds.recovery_id && p.kind != "recovery-password") continue;
     if (!h->CanTry(p, creds)) continue;
     tried.push_back(std::string(h->display_name()) + " " + p.id.substr(0, 8));
     auto vmk = h->UnwrapVmk(p, creds, binding);
@@ -245,11 +254,15 @@ StatusOr<UnlockResult> Volume::Unlock(const Credentials& creds) const {
       }
       return UnlockResult{std::move(vmk).value(), p};
     }
-    if (vmk.status().code() == StatusCode::kInvalidArgument && !typo) {
-      typo = vmk.status();
+    const StatusCode code = vmk.status().code();
+    if (code == StatusCode::kInvalidArgument) {
+      if (!typo) typo = vmk.status();
+    } else if (code != StatusCode::kAuthFailed && !other) {
+      other = vmk.status();
     }
   }
   if (typo) return *typo;
+  if (other) return *other;
   if (tried.empty()) {
     if (creds.recovery_id) {
       std::string ids;
