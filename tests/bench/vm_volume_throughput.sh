@@ -1,12 +1,15 @@
 # Inside the VM: sequential throughput through the mapping `volmgr open` sets
 # up vs. a default `cryptsetup open` of the same disk (/dev/vda), same boot.
-# AES-NI is emulated under TCG, so only the ratio means anything.
+# AES-NI is emulated under TCG, so only ratios mean anything. Configurations
+# are interleaved round by round so drift hits all of them alike.
 # Needs /bin/volmgr and GNU dd as /bin/gdd (busybox dd has no O_DIRECT).
 . /vmbed/lib.sh
 set -eu
 
 MIB=${BENCH_MIB:-192}
 ROUNDS=${BENCH_ROUNDS:-3}
+# volmgr activation variants to compare (label:extra open flags).
+VARIANTS=${BENCH_VARIANTS:-"volmgr:"}
 K=/tmp/keys
 mkdir -p $K
 printf 'bench passphrase 1\n' > $K/pass
@@ -29,28 +32,36 @@ measure() {  # $1 = label, $2 = mapping name
 : > /tmp/results
 i=1
 while [ $i -le $ROUNDS ]; do
-  step "$i.1" "volmgr format + open (4096-byte sectors, no workqueues)"
-  volmgr format /dev/vda --force --no-recovery-password --new-key-file $K/pass \
-    --argon2-time 1 --argon2-memory 8192 >/dev/null
-  volmgr open /dev/vda vm --key-file $K/pass
-  measure volmgr vm
-  volmgr close vm
-
-  step "$i.2" "stock cryptsetup luksFormat + open with defaults"
+  for v in $VARIANTS; do
+    label=${v%%:*}; flags=$(echo "${v#*:}" | tr , ' ')
+    step "$i.$label" "volmgr format + open $flags"
+    volmgr format /dev/vda --force --no-recovery-password --new-key-file $K/pass \
+      --argon2-time 1 --argon2-memory 8192 >/dev/null
+    # shellcheck disable=SC2086
+    volmgr open /dev/vda vm --key-file $K/pass $flags
+    [ $i -eq 1 ] && dmsetup table vm | sed "s/^/info: $label table: /;s/ [0-9a-f]\{128\} / KEY /;s/:64:logon:[^ ]* / KEY /"
+    measure "$label" vm
+    volmgr close vm
+  done
+  step "$i.cryptsetup" "stock cryptsetup luksFormat + open with defaults"
   cryptsetup luksFormat --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
     -q /dev/vda --key-file $K/pass.raw
   cryptsetup open /dev/vda cs --key-file $K/pass.raw
+  [ $i -eq 1 ] && dmsetup table cs | sed "s/^/info: cryptsetup table: /;s/ [0-9a-f]\{128\} / KEY /;s/:64:logon:[^ ]* / KEY /"
   measure cryptsetup cs
   cryptsetup close cs
   i=$((i + 1))
 done
 
-# Medians per configuration, and the ratios volmgr / cryptsetup.
+# Medians per configuration, and the ratios against cryptsetup.
 med() { grep "^$1 " /tmp/results | awk -v c="$2" '{print $c}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-vw=$(med volmgr 2); vr=$(med volmgr 3); cw=$(med cryptsetup 2); cr=$(med cryptsetup 3)
-data volmgr_write_mbs "$vw"; data volmgr_read_mbs "$vr"
+cw=$(med cryptsetup 2); cr=$(med cryptsetup 3)
 data cryptsetup_write_mbs "$cw"; data cryptsetup_read_mbs "$cr"
-data write_ratio "$(awk -v a="$vw" -v b="$cw" 'BEGIN{printf "%.2f", a/b}')"
-data read_ratio "$(awk -v a="$vr" -v b="$cr" 'BEGIN{printf "%.2f", a/b}')"
+for v in $VARIANTS; do
+  label=${v%%:*}
+  vw=$(med "$label" 2); vr=$(med "$label" 3)
+  data "${label}_write_mbs" "$vw"; data "${label}_read_mbs" "$vr"
+  data "${label}_write_ratio" "$(awk -v a="$vw" -v b="$cw" 'BEGIN{printf "%.2f", a/b}')"
+  data "${label}_read_ratio" "$(awk -v a="$vr" -v b="$cr" 'BEGIN{printf "%.2f", a/b}')"
+done
 data mib "$MIB"; data rounds "$ROUNDS"
-cryptsetup --version | sed 's/^/info: /'

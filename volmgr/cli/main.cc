@@ -257,15 +257,19 @@ int Run(int argc, char** argv) {
   std::string device, name;
   UnlockOptions unlock;
   volume::ActivateOptions act;
-  bool test_only = false, workqueues = false;
+  bool test_only = false, read_wq = false, write_wq = false;
   open_cmd->add_option("DEVICE", device, "volume device or image")->required();
   open_cmd->add_option("NAME", name, "mapping name")->required();
   unlock.AddTo(open_cmd);
   open_cmd->add_flag("--readonly", act.read_only, "map read-only");
   open_cmd->add_flag("--discard", act.allow_discards,
                      "pass discards (TRIM) to the device (reveals free space)");
-  open_cmd->add_flag("--workqueues", workqueues,
-                     "keep dm-crypt's read/write workqueues (default: bypass)");
+  open_cmd->add_flag("--read-workqueue", read_wq,
+                     "decrypt in dm-crypt's kcryptd workqueue instead of the "
+                     "I/O completion context");
+  open_cmd->add_flag("--write-workqueue", write_wq,
+                     "encrypt in dm-crypt's workqueue instead of the "
+                     "submitting context");
   open_cmd->add_flag("--test", test_only,
                      "only check that the credential unlocks; map nothing");
   open_cmd->callback([&] {
@@ -282,7 +286,8 @@ int Run(int argc, char** argv) {
                     u.used.id.c_str(), std::string(h->display_name()).c_str());
         return Status::Ok();
       }
-      act.no_workqueues = !workqueues;
+      act.no_read_workqueue = !read_wq;
+      act.no_write_workqueue = !write_wq;
       VOLMGR_RETURN_IF_ERROR(vol.Activate(name, u.vmk, act));
       if (isatty(STDOUT_FILENO)) {
         std::printf("Unlocked %s with its %s; data at /dev/mapper/%s\n",

@@ -362,10 +362,8 @@ Status LuksDevice::Activate(const std::string& name, int slot,
   uint32_t flags = 0;
   if (options.read_only) flags |= CRYPT_ACTIVATE_READONLY;
   if (options.allow_discards) flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
-  if (options.no_workqueues) {
-    flags |= CRYPT_ACTIVATE_NO_READ_WORKQUEUE |
-             CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE;
-  }
+  if (options.no_read_workqueue) flags |= CRYPT_ACTIVATE_NO_READ_WORKQUEUE;
+  if (options.no_write_workqueue) flags |= CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE;
   auto p = passphrase.RevealAsString();
   int rc = crypt_activate_by_passphrase(cd_.get(), name.c_str(), slot,
                                         p.data(), p.size(), flags);

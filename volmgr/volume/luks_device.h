@@ -43,9 +43,11 @@ struct FormatOptions {
 struct ActivateOptions {
   bool read_only = false;
   bool allow_discards = false;
-  // Bypass dm-crypt's read/write workqueues (kernel >= 5.9). Pays off on
-  // fast devices; see docs/PERFORMANCE.md.
-  bool no_workqueues = true;
+  // Bypass dm-crypt's read / write workqueues (kernel >= 5.9): crypto runs
+  // in the submitting or completing context instead of kcryptd. See
+  // docs/PERFORMANCE.md for the measurements behind the defaults.
+  bool no_read_workqueue = true;
+  bool no_write_workqueue = true;
 };
 
 // One active mapping as the kernel reports it.
