@@ -19,11 +19,15 @@ export TMPDIR=$tmp # vmbed's run dir lands here, so leftovers are easy to find
 fail() { echo "selftest $mode: FAIL: $*" >&2; exit 1; }
 
 # Processes whose command line mentions our private TMPDIR (qemu and swtpm do).
+# (Scans /proc directly: procps/pgrep is not guaranteed on a minimal Debian.)
 leftovers() {
-  local pid
-  for pid in $(pgrep -f -- "$tmp/vmbed\." || true); do
-    [[ $pid == "$$" ]] || echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+  local d cmd
+  for d in /proc/[0-9]*; do
+    [[ ${d#/proc/} == "$$" ]] && continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+    [[ $cmd == *"$tmp/vmbed."* ]] && echo "${d#/proc/} $cmd"
   done
+  return 0
 }
 check_clean() {
   local left
