@@ -21,13 +21,13 @@ void PutU32(std::vector<uint8_t>& out, uint32_t v) {
 
 }  // namespace
 
-StatusOr<PcrSelection> PcrSelection::FromMask(TPM2_ALG_ID bank,
-                                              uint32_t mask) {
+StatusOr<PcrSelection> PcrSelection::FromMask(TPM2_ALG_ID bank, uint32_t mask) {
   if (bank != TPM2_ALG_SHA256) {
-    return UnsupportedError("PCR bank 0x" + DigestHex(std::array<uint8_t, 2>{
-                                                static_cast<uint8_t>(bank >> 8),
-                                                static_cast<uint8_t>(bank)}) +
-                            " is not supported; volmgr seals to sha256 only");
+    return UnsupportedError(
+        "PCR bank 0x" +
+        DigestHex(std::array<uint8_t, 2>{static_cast<uint8_t>(bank >> 8),
+                                         static_cast<uint8_t>(bank)}) +
+        " is not supported; volmgr seals to sha256 only");
   }
   if (mask == 0) return InvalidArgumentError("empty PCR selection");
   if (mask >> kPcrCount != 0) {
@@ -104,9 +104,9 @@ StatusOr<std::vector<PcrValue>> ReadPcrs(Tpm& tpm, const PcrSelection& sel) {
     EsysPtr<TPML_DIGEST> digests;
     TPML_PCR_SELECTION* raw_sel = nullptr;
     TPML_DIGEST* raw_digests = nullptr;
-    TSS2_RC rc = Esys_PCR_Read(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE,
-                               ESYS_TR_NONE, &in, nullptr, &raw_sel,
-                               &raw_digests);
+    TSS2_RC rc =
+        Esys_PCR_Read(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in,
+                      nullptr, &raw_sel, &raw_digests);
     got_sel.reset(raw_sel);
     digests.reset(raw_digests);
     if (rc != TSS2_RC_SUCCESS) return TssError(rc, "reading PCRs");
@@ -119,8 +119,9 @@ StatusOr<std::vector<PcrValue>> ReadPcrs(Tpm& tpm, const PcrSelection& sel) {
       for (uint32_t i = 0; i < kPcrCount && i / 8 < ps.sizeofSelect; ++i) {
         if ((ps.pcrSelect[i / 8] & (1u << (i % 8))) == 0) continue;
         if (k >= digests->count) {
-          return InternalError("TPM2_PCR_Read returned fewer digests than "
-                               "its selection says");
+          return InternalError(
+              "TPM2_PCR_Read returned fewer digests than "
+              "its selection says");
         }
         const TPM2B_DIGEST& d = digests->digests[k++];
         if (ps.hash != sel.bank() || d.size != 32 ||

@@ -52,10 +52,9 @@ StatusOr<EsysTr> StartSaltedSession(Tpm& tpm, const Srk& srk, TPM2_SE type,
   sym.keyBits.aes = 128;
   sym.mode.aes = TPM2_ALG_CFB;
   ESYS_TR raw = ESYS_TR_NONE;
-  TSS2_RC rc = Esys_StartAuthSession(tpm.esys(), srk.handle(), ESYS_TR_NONE,
-                                     ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                     nullptr, type, &sym, TPM2_ALG_SHA256,
-                                     &raw);
+  TSS2_RC rc = Esys_StartAuthSession(
+      tpm.esys(), srk.handle(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+      ESYS_TR_NONE, nullptr, type, &sym, TPM2_ALG_SHA256, &raw);
   if (rc != TSS2_RC_SUCCESS) {
     return TssError(rc, "starting salted session");
   }
@@ -78,8 +77,7 @@ StatusOr<std::vector<uint8_t>> MarshalPublic(const TPM2B_PUBLIC& in) {
 StatusOr<std::vector<uint8_t>> MarshalPrivate(const TPM2B_PRIVATE& in) {
   std::vector<uint8_t> out(sizeof(TPM2B_PRIVATE));
   size_t off = 0;
-  TSS2_RC rc =
-      Tss2_MU_TPM2B_PRIVATE_Marshal(&in, out.data(), out.size(), &off);
+  TSS2_RC rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&in, out.data(), out.size(), &off);
   if (rc != TSS2_RC_SUCCESS) return TssError(rc, "marshalling private area");
   out.resize(off);
   return out;
@@ -116,12 +114,10 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
   // Compare PCRs ourselves before the TPM does: its TPM_RC_VALUE says only
   // "some PCR differs", we can say which (as systemd compares the stored
   // policy before TPM2_Unseal). The TPM check below still decides.
-  VOLMGR_ASSIGN_OR_RETURN(std::vector<PcrValue> now,
-                          ReadPcrs(tpm, blob.pcrs));
+  VOLMGR_ASSIGN_OR_RETURN(std::vector<PcrValue> now, ReadPcrs(tpm, blob.pcrs));
   VOLMGR_RETURN_IF_ERROR(ComparePcrs(blob, now));
 
-  VOLMGR_ASSIGN_OR_RETURN(Srk srk,
-                          Srk::LoadOrCreate(tpm, blob.srk.algorithm));
+  VOLMGR_ASSIGN_OR_RETURN(Srk srk, Srk::LoadOrCreate(tpm, blob.srk.algorithm));
   if (srk.info().name != blob.srk.name) {
     return FailedPreconditionError(
         "the TPM's storage root key is not the one this key was sealed "
@@ -144,21 +140,23 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
     return CorruptionError("TPM sealed blob: private area does not unmarshal");
   }
   ESYS_TR raw_obj = ESYS_TR_NONE;
-  TSS2_RC rc = Esys_Load(tpm.esys(), srk.handle(), ESYS_TR_PASSWORD,
-                         ESYS_TR_NONE, ESYS_TR_NONE, &in_private, &in_public,
-                         &raw_obj);
+  TSS2_RC rc =
+      Esys_Load(tpm.esys(), srk.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                ESYS_TR_NONE, &in_private, &in_public, &raw_obj);
   if (rc != TSS2_RC_SUCCESS) {
     return TssError(rc, "loading sealed object", TssOp::kLoadSealed);
   }
   EsysTr sealed(tpm.esys(), raw_obj);
 
-  // TPM2_Unseal has no command parameter to encrypt, so only ENCRYPT (the
-  // response's outData) matters; DECRYPT on a command without an
-  // encryptable first parameter is refused (Part 1 §18.7).
+  // ENCRYPT protects the response's outData, the secret. TPM2_Unseal has no
+  // command parameter to encrypt, so DECRYPT has nothing to do; ESYS clears
+  // it on the wire for such commands (the swtpm log shows the Unseal
+  // session attributes as 0x41, continueSession|encrypt), and we keep it set
+  // so the session's attributes read the same as in TPM2_Create.
   TPMA_SESSION attrs = TPMA_SESSION_CONTINUESESSION;
-  if (encrypt) attrs |= TPMA_SESSION_ENCRYPT;
-  VOLMGR_ASSIGN_OR_RETURN(
-      EsysTr session, StartSaltedSession(tpm, srk, TPM2_SE_POLICY, attrs));
+  if (encrypt) attrs |= TPMA_SESSION_ENCRYPT | TPMA_SESSION_DECRYPT;
+  VOLMGR_ASSIGN_OR_RETURN(EsysTr session,
+                          StartSaltedSession(tpm, srk, TPM2_SE_POLICY, attrs));
 
   // pcrDigest = the sealed values' digest: if the PCRs changed between our
   // read and here, the TPM answers TPM_RC_VALUE (Part 3 §23.7).
@@ -207,9 +205,10 @@ StatusOr<SealedBlob> Seal(Tpm& tpm, const SecretBytes& secret,
                           const PcrSelection& pcrs,
                           const std::optional<SecretBytes>& pin) {
   if (secret.empty() || secret.size() > kMaxSealedSecretSize) {
-    return InvalidArgumentError("a TPM-sealed secret must be 1 to 128 bytes, "
-                                "got " +
-                                std::to_string(secret.size()));
+    return InvalidArgumentError(
+        "a TPM-sealed secret must be 1 to 128 bytes, "
+        "got " +
+        std::to_string(secret.size()));
   }
   if (pcrs.mask() == 0) return InvalidArgumentError("empty PCR selection");
   const bool has_pin = pin.has_value();
@@ -258,10 +257,10 @@ StatusOr<SealedBlob> Seal(Tpm& tpm, const SecretBytes& secret,
   TPML_PCR_SELECTION creation_pcr{};
   TPM2B_PRIVATE* raw_priv = nullptr;
   TPM2B_PUBLIC* raw_pub = nullptr;
-  TSS2_RC rc = Esys_Create(tpm.esys(), srk.handle(), session.get(),
-                           ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &in_public,
-                           &outside, &creation_pcr, &raw_priv, &raw_pub,
-                           nullptr, nullptr, nullptr);
+  TSS2_RC rc =
+      Esys_Create(tpm.esys(), srk.handle(), session.get(), ESYS_TR_NONE,
+                  ESYS_TR_NONE, &sensitive, &in_public, &outside, &creation_pcr,
+                  &raw_priv, &raw_pub, nullptr, nullptr, nullptr);
   EsysPtr<TPM2B_PRIVATE> out_priv(raw_priv);
   EsysPtr<TPM2B_PUBLIC> out_pub(raw_pub);
   if (rc != TSS2_RC_SUCCESS) return TssError(rc, "creating sealed object");
@@ -285,8 +284,9 @@ StatusOr<SealedBlob> SealAndVerify(Tpm& tpm, const SecretBytes& secret,
     return back.status().WithContext("sealed key failed its round trip");
   }
   if (!back->ConstantTimeEquals(secret)) {
-    return InternalError("sealed key failed its round trip: TPM returned "
-                         "different bytes");
+    return InternalError(
+        "sealed key failed its round trip: TPM returned "
+        "different bytes");
   }
   return blob;
 }

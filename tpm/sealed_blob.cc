@@ -136,9 +136,9 @@ StatusOr<SealedBlob> ParseSealedBlob(std::span<const uint8_t> bytes) {
   uint16_t name_size = 0;
   if (!r.U16(&name_size)) return Malformed("truncated SRK name", r.pos());
   if (name_size != kSrkNameSize) {
-    return Malformed("SRK name size " + std::to_string(name_size) +
-                         " (expected 34)",
-                     r.pos() - 2);
+    return Malformed(
+        "SRK name size " + std::to_string(name_size) + " (expected 34)",
+        r.pos() - 2);
   }
   blob.srk.name.resize(name_size);
   if (!r.Bytes(blob.srk.name)) return Malformed("truncated SRK name", r.pos());
@@ -182,8 +182,8 @@ StatusOr<SealedBlob> ParseSealedBlob(std::span<const uint8_t> bytes) {
   TPM2B_PRIVATE priv{};
   off = 0;
   rest = r.Rest();
-  if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(rest.data(), rest.size(), &off,
-                                      &priv) != TSS2_RC_SUCCESS) {
+  if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(rest.data(), rest.size(), &off, &priv) !=
+      TSS2_RC_SUCCESS) {
     return Malformed("bad TPM2B_PRIVATE", r.pos());
   }
   if (priv.size == 0) return Malformed("empty TPM2B_PRIVATE", r.pos());
@@ -227,6 +227,13 @@ Status ValidateSealedBlob(const SealedBlob& blob) {
                                       &priv) != TSS2_RC_SUCCESS ||
       off != blob.private_area.size() || priv.size == 0) {
     return Inconsistent("private area does not unmarshal");
+  }
+  // tss2-mu does not check a TPM2B_PUBLIC's size against its contents;
+  // accept only the canonical encoding, so no two blobs mean the same thing.
+  if (blob.public_area.size() < 2 ||
+      (static_cast<size_t>(blob.public_area[0]) << 8 | blob.public_area[1]) !=
+          blob.public_area.size() - 2) {
+    return Inconsistent("public area size prefix does not match its contents");
   }
   const TPMT_PUBLIC& a = pub.publicArea;
   if (a.type != TPM2_ALG_KEYEDHASH || a.nameAlg != TPM2_ALG_SHA256) {

@@ -56,9 +56,9 @@ bool IsParameterError(TSS2_RC rc) {
 StatusOr<Srk> Srk::LoadPersistent(Tpm& tpm, bool* absent) {
   *absent = false;
   ESYS_TR raw = ESYS_TR_NONE;
-  TSS2_RC rc = Esys_TR_FromTPMPublic(tpm.esys(), kSrkPersistentHandle,
-                                     ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                     &raw);
+  TSS2_RC rc =
+      Esys_TR_FromTPMPublic(tpm.esys(), kSrkPersistentHandle, ESYS_TR_NONE,
+                            ESYS_TR_NONE, ESYS_TR_NONE, &raw);
   if (rc != TSS2_RC_SUCCESS) {
     if (TssBaseCode(rc) == TPM2_RC_HANDLE) {
       *absent = true;
@@ -90,8 +90,7 @@ StatusOr<Srk> Srk::LoadPersistent(Tpm& tpm, bool* absent) {
   if (a.type == TPM2_ALG_ECC &&
       a.parameters.eccDetail.curveID == TPM2_ECC_NIST_P256) {
     info.algorithm = SrkAlgorithm::kEccP256;
-  } else if (a.type == TPM2_ALG_RSA &&
-             a.parameters.rsaDetail.keyBits == 2048) {
+  } else if (a.type == TPM2_ALG_RSA && a.parameters.rsaDetail.keyBits == 2048) {
     info.algorithm = SrkAlgorithm::kRsa2048;
   } else {
     return FailedPreconditionError(

@@ -60,8 +60,7 @@ enum class TssOp : uint8_t {
 // §6.6.3, bits 6 and 8-11); it is masked off before matching, so
 // TPM2_RC_AUTH_FAIL + TPM2_RC_S + TPM2_RC_1 is recognised as AUTH_FAIL.
 // The message is "<what>: <meaning> (<Tss2_RC_Decode text>)".
-Status TssError(TSS2_RC rc, std::string_view what,
-                TssOp op = TssOp::kGeneric);
+Status TssError(TSS2_RC rc, std::string_view what, TssOp op = TssOp::kGeneric);
 
 // The response code with its layer, and for format-one TPM codes the
 // handle/session/parameter number and the P bit, removed: the value to

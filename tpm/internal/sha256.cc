@@ -9,8 +9,8 @@ namespace volmgr::tpm::internal {
 bool Sha256Into(std::initializer_list<std::span<const uint8_t>> parts,
                 std::span<uint8_t> out) {
   if (out.size() != 32) return false;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
-      EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                              &EVP_MD_CTX_free);
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
     return false;
   }

@@ -11,6 +11,7 @@
 #include <tss2/tss2_tpm2_types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -100,11 +101,19 @@ std::unique_ptr<Swtpm> Swtpm::Start(std::string* error) {
     std::string state = "dir=" + t->dir_;
     std::string log = "file=" + t->log_path() + ",level=20";
     std::string out = t->dir_ + "/swtpm.stdout";
-    std::vector<std::string> args = {
-        "swtpm",     "socket", "--tpm2",     "--server",
-        server,      "--ctrl", ctrl,         "--tpmstate",
-        state,       "--flags", "not-need-init,startup-clear",
-        "--log",     log};
+    std::vector<std::string> args = {"swtpm",
+                                     "socket",
+                                     "--tpm2",
+                                     "--server",
+                                     server,
+                                     "--ctrl",
+                                     ctrl,
+                                     "--tpmstate",
+                                     state,
+                                     "--flags",
+                                     "not-need-init,startup-clear",
+                                     "--log",
+                                     log};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -184,11 +193,25 @@ std::string Swtpm::ReadLog(size_t offset) const {
   return ss.str();
 }
 
-int Swtpm::RunTool(const std::string& command_line,
-                   std::string* output) const {
+int Swtpm::RunTool(const std::string& command_line, std::string* output) const {
+  return Run(command_line, true, output);
+}
+
+int Swtpm::RawTool(const std::string& command_line, std::string* output) const {
+  return Run(command_line, false, output);
+}
+
+int Swtpm::Run(const std::string& command_line, bool flush,
+               std::string* output) const {
   std::string out_file = dir_ + "/tool.out";
-  std::string cmd = "TPM2TOOLS_TCTI='" + tcti() + "' TSS2_LOG=all+none " +
-                    command_line + " >'" + out_file + "' 2>&1";
+  // swtpm has no resource manager: tpm2-tools leaves its transient objects
+  // and sessions loaded. Flush them so the TPM's few slots stay free.
+  std::string cmd = "( export TPM2TOOLS_TCTI='" + tcti() +
+                    "' TSS2_LOG=all+none; " + command_line + "; rc=$?; " +
+                    (flush ? "tpm2_flushcontext -t; tpm2_flushcontext -l; "
+                             "tpm2_flushcontext -s; "
+                           : "") +
+                    "exit $rc ) >'" + out_file + "' 2>&1";
   int st = std::system(cmd.c_str());
   if (output != nullptr) {
     std::ifstream in(out_file);
@@ -239,8 +262,8 @@ bool ParseSwtpmLog(std::string_view text, std::vector<BusMessage>* out,
     if (len_at != std::string_view::npos) {
       if (!finish()) return false;
       std::string_view label = line.substr(0, len_at);
-      expect = std::strtoul(
-          std::string(line.substr(len_at + 9)).c_str(), nullptr, 10);
+      expect = std::strtoul(std::string(line.substr(len_at + 9)).c_str(),
+                            nullptr, 10);
       if (label.find("SWTPM_IO_Read") != std::string_view::npos) {
         state = kCommand;
         cur.is_command = true;
@@ -286,19 +309,32 @@ int ClosedPort() {
 
 std::string CommandName(uint32_t cc) {
   switch (cc) {
-    case TPM2_CC_PCR_Read: return "PCR_Read";
-    case TPM2_CC_CreatePrimary: return "CreatePrimary";
-    case TPM2_CC_Create: return "Create";
-    case TPM2_CC_Load: return "Load";
-    case TPM2_CC_StartAuthSession: return "StartAuthSession";
-    case TPM2_CC_PolicyPCR: return "PolicyPCR";
-    case TPM2_CC_PolicyAuthValue: return "PolicyAuthValue";
-    case TPM2_CC_PolicyGetDigest: return "PolicyGetDigest";
-    case TPM2_CC_Unseal: return "Unseal";
-    case TPM2_CC_FlushContext: return "FlushContext";
-    case TPM2_CC_ReadPublic: return "ReadPublic";
-    case TPM2_CC_GetCapability: return "GetCapability";
-    case TPM2_CC_GetRandom: return "GetRandom";
+    case TPM2_CC_PCR_Read:
+      return "PCR_Read";
+    case TPM2_CC_CreatePrimary:
+      return "CreatePrimary";
+    case TPM2_CC_Create:
+      return "Create";
+    case TPM2_CC_Load:
+      return "Load";
+    case TPM2_CC_StartAuthSession:
+      return "StartAuthSession";
+    case TPM2_CC_PolicyPCR:
+      return "PolicyPCR";
+    case TPM2_CC_PolicyAuthValue:
+      return "PolicyAuthValue";
+    case TPM2_CC_PolicyGetDigest:
+      return "PolicyGetDigest";
+    case TPM2_CC_Unseal:
+      return "Unseal";
+    case TPM2_CC_FlushContext:
+      return "FlushContext";
+    case TPM2_CC_ReadPublic:
+      return "ReadPublic";
+    case TPM2_CC_GetCapability:
+      return "GetCapability";
+    case TPM2_CC_GetRandom:
+      return "GetRandom";
     default: {
       char buf[16];
       std::snprintf(buf, sizeof buf, "0x%x", cc);

@@ -35,13 +35,19 @@ class Swtpm {
   size_t LogSize() const;
   std::string ReadLog(size_t offset = 0) const;
 
-  // Runs a tpm2-tools command line against this TPM (TPM2TOOLS_TCTI set);
+  // Runs a tpm2-tools command line against this TPM (TPM2TOOLS_TCTI set),
+  // then flushes every transient object and session it left behind;
   // returns its exit status; its output goes to *output when given.
   int RunTool(const std::string& command_line,
+              std::string* output = nullptr) const;
+  // The same without the flush (for inspecting what is loaded).
+  int RawTool(const std::string& command_line,
               std::string* output = nullptr) const;
 
  private:
   Swtpm() = default;
+  int Run(const std::string& command_line, bool flush,
+          std::string* output) const;
   pid_t pid_ = -1;
   int port_ = 0;
   std::string dir_;

@@ -88,4 +88,24 @@ rc=0; volmgr close sec 2>/tmp/err || rc=$?
 [ $rc -eq 11 ] || fail "close of a mounted volume gave exit $rc: $(cat /tmp/err)"
 umount /mnt/v
 volmgr close sec
+step 9 "an image file is opened through a loop device"
+truncate -s 64M /tmp/file.img
+volmgr format /tmp/file.img --new-key-file $K/pass --no-recovery-password $FAST >/dev/null
+volmgr open /tmp/file.img img --key-file $K/pass || fail "open of an image file"
+cryptsetup status img | grep -q 'loop:' || fail "no loop device behind the image: $(cryptsetup status img)"
+mkfs.ext4 -q /dev/mapper/img
+write_files img
+check_files img "image file"
+volmgr close img
+
+step 10 "format refuses a mounted device and leaves it intact"
+mkfs.ext4 -q -F /dev/vdb
+mount /dev/vdb /mnt/v
+echo keep > /mnt/v/keep.txt
+rc=0; volmgr format /dev/vdb --force --new-key-file $K/pass $FAST 2>/tmp/err || rc=$?
+[ $rc -eq 11 ] || fail "format of a mounted device gave exit $rc: $(cat /tmp/err)"
+grep -q 'in use' /tmp/err || fail "message: $(cat /tmp/err)"
+[ "$(cat /mnt/v/keep.txt)" = keep ] || fail "mounted filesystem damaged"
+umount /mnt/v
+e2fsck -fn /dev/vdb >/dev/null 2>&1 || fail "ext4 on vdb is no longer clean"
 echo "volmgr volume VM test passed"
