@@ -92,7 +92,9 @@ TEST(SecretBytesTest, SliceOutOfRangeIsRejected) {
 }
 
 template <typename T>
-concept Streamable = requires(std::ostream& os, const T& t) { os << t; };
+concept Streamable = requires(std::ostream& os, const T& t) {
+  os << t;
+};
 
 // Compile-time properties: a secret cannot be streamed or copied by accident.
 static_assert(!Streamable<SecretBytes>);

@@ -78,8 +78,7 @@ StatusOr<SecretBytes> SecretBytes::Allocate(size_t size, size_t capacity) {
 
 StatusOr<SecretBytes> SecretBytes::Random(size_t size) {
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes s, Allocate(size));
-  if (size > 0 &&
-      RAND_priv_bytes(s.data_, static_cast<int>(size)) != 1) {
+  if (size > 0 && RAND_priv_bytes(s.data_, static_cast<int>(size)) != 1) {
     return Status(StatusCode::kInternal, "RAND_priv_bytes failed",
                   {ForeignSource::kOpenSsl, 0});
   }

@@ -44,8 +44,8 @@ StatusOr<SecretBytes> ReadSecretFile(const std::string& path,
 
 Status WriteNewSecretFile(const std::string& path, const SecretBytes& secret,
                           int mode) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                mode);
+  int fd = open(path.c_str(),
+                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return ErrnoToStatus(errno, path);
   auto bytes = secret.Reveal();
   size_t done = 0;

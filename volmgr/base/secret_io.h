@@ -16,8 +16,7 @@ namespace volmgr {
 StatusOr<SecretBytes> ReadSecretFromFd(int fd, size_t max_bytes);
 
 // Reads a whole file ("-" is standard input).
-StatusOr<SecretBytes> ReadSecretFile(const std::string& path,
-                                     size_t max_bytes);
+StatusOr<SecretBytes> ReadSecretFile(const std::string& path, size_t max_bytes);
 
 // Creates `path` exclusively (kAlreadyExists if present) with `mode`, writes
 // `secret`, and fsyncs the file and its directory.

@@ -16,19 +16,32 @@ Status Status::WithContext(std::string_view context) const {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case StatusCode::kNotFound: return "NOT_FOUND";
-    case StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case StatusCode::kAuthFailed: return "AUTH_FAILED";
-    case StatusCode::kPinRequired: return "PIN_REQUIRED";
-    case StatusCode::kUnavailable: return "UNAVAILABLE";
-    case StatusCode::kCorruption: return "CORRUPTION";
-    case StatusCode::kIoError: return "IO_ERROR";
-    case StatusCode::kBusy: return "BUSY";
-    case StatusCode::kUnsupported: return "UNSUPPORTED";
-    case StatusCode::kInternal: return "INTERNAL";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case StatusCode::kNotFound:
+      return "NOT_FOUND";
+    case StatusCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case StatusCode::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case StatusCode::kAuthFailed:
+      return "AUTH_FAILED";
+    case StatusCode::kPinRequired:
+      return "PIN_REQUIRED";
+    case StatusCode::kUnavailable:
+      return "UNAVAILABLE";
+    case StatusCode::kCorruption:
+      return "CORRUPTION";
+    case StatusCode::kIoError:
+      return "IO_ERROR";
+    case StatusCode::kBusy:
+      return "BUSY";
+    case StatusCode::kUnsupported:
+      return "UNSUPPORTED";
+    case StatusCode::kInternal:
+      return "INTERNAL";
   }
   return "UNKNOWN";
 }
@@ -36,19 +49,32 @@ std::string_view StatusCodeName(StatusCode code) {
 int ExitCodeFor(StatusCode code) {
   // 1 is left for "usage error" (CLI11's parse failures); 2.. follow the enum.
   switch (code) {
-    case StatusCode::kOk: return 0;
-    case StatusCode::kInvalidArgument: return 2;
-    case StatusCode::kNotFound: return 3;
-    case StatusCode::kAlreadyExists: return 4;
-    case StatusCode::kFailedPrecondition: return 5;
-    case StatusCode::kAuthFailed: return 6;
-    case StatusCode::kPinRequired: return 7;
-    case StatusCode::kUnavailable: return 8;
-    case StatusCode::kCorruption: return 9;
-    case StatusCode::kIoError: return 10;
-    case StatusCode::kBusy: return 11;
-    case StatusCode::kUnsupported: return 12;
-    case StatusCode::kInternal: return 70;  // EX_SOFTWARE
+    case StatusCode::kOk:
+      return 0;
+    case StatusCode::kInvalidArgument:
+      return 2;
+    case StatusCode::kNotFound:
+      return 3;
+    case StatusCode::kAlreadyExists:
+      return 4;
+    case StatusCode::kFailedPrecondition:
+      return 5;
+    case StatusCode::kAuthFailed:
+      return 6;
+    case StatusCode::kPinRequired:
+      return 7;
+    case StatusCode::kUnavailable:
+      return 8;
+    case StatusCode::kCorruption:
+      return 9;
+    case StatusCode::kIoError:
+      return 10;
+    case StatusCode::kBusy:
+      return 11;
+    case StatusCode::kUnsupported:
+      return 12;
+    case StatusCode::kInternal:
+      return 70;  // EX_SOFTWARE
   }
   return 70;
 }
@@ -60,7 +86,8 @@ std::string Status::ToString() const {
     s += message_;
   }
   switch (foreign_.source) {
-    case ForeignSource::kNone: break;
+    case ForeignSource::kNone:
+      break;
     case ForeignSource::kErrno:
       s += " [errno " + std::to_string(foreign_.value) + "]";
       break;
@@ -89,8 +116,8 @@ bool operator==(const Status& a, const Status& b) {
   return a.code() == b.code() && a.message() == b.message();
 }
 
-#define VOLMGR_DEFINE_ERROR_(Name, Code) \
-  Status Name(std::string message) {     \
+#define VOLMGR_DEFINE_ERROR_(Name, Code)                 \
+  Status Name(std::string message) {                     \
     return Status(StatusCode::Code, std::move(message)); \
   }
 VOLMGR_DEFINE_ERROR_(InvalidArgumentError, kInvalidArgument)
@@ -110,16 +137,44 @@ VOLMGR_DEFINE_ERROR_(InternalError, kInternal)
 Status ErrnoToStatus(int err, std::string_view context) {
   StatusCode code;
   switch (err) {
-    case ENOENT: case ENXIO: case ENODEV: code = StatusCode::kNotFound; break;
-    case EEXIST: code = StatusCode::kAlreadyExists; break;
-    case EBUSY: case EAGAIN: case ETXTBSY: code = StatusCode::kBusy; break;
-    case EACCES: case EPERM: case EROFS: code = StatusCode::kFailedPrecondition; break;
-    case EINVAL: case ENAMETOOLONG: case ENOTDIR: case EISDIR:
-      code = StatusCode::kInvalidArgument; break;
-    case ENOSPC: case EIO: case EFBIG: code = StatusCode::kIoError; break;
-    case ENOTSUP: code = StatusCode::kUnsupported; break;
-    case ENOMEM: code = StatusCode::kInternal; break;
-    default: code = StatusCode::kIoError; break;
+    case ENOENT:
+    case ENXIO:
+    case ENODEV:
+      code = StatusCode::kNotFound;
+      break;
+    case EEXIST:
+      code = StatusCode::kAlreadyExists;
+      break;
+    case EBUSY:
+    case EAGAIN:
+    case ETXTBSY:
+      code = StatusCode::kBusy;
+      break;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      code = StatusCode::kFailedPrecondition;
+      break;
+    case EINVAL:
+    case ENAMETOOLONG:
+    case ENOTDIR:
+    case EISDIR:
+      code = StatusCode::kInvalidArgument;
+      break;
+    case ENOSPC:
+    case EIO:
+    case EFBIG:
+      code = StatusCode::kIoError;
+      break;
+    case ENOTSUP:
+      code = StatusCode::kUnsupported;
+      break;
+    case ENOMEM:
+      code = StatusCode::kInternal;
+      break;
+    default:
+      code = StatusCode::kIoError;
+      break;
   }
   std::string m(context);
   m += ": ";

@@ -121,20 +121,21 @@ class [[nodiscard]] StatusOr {
                        : std::move(status)) {}
   StatusOr(T value)  // NOLINT(google-explicit-constructor)
       : v_(std::move(value)) {}
+  // Converting constructor (e.g. StatusOr<std::string> from a literal). The
+  // requires-clause excludes Status, T and StatusOr itself, so it never
+  // hides the copy or move constructor.
   template <typename U>
-    requires(std::is_constructible_v<T, U &&> &&
-             !std::is_same_v<std::decay_t<U>, Status> &&
-             !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, StatusOr<T>>)
-  StatusOr(U&& value)  // NOLINT(google-explicit-constructor)
+  requires(std::is_constructible_v<T, U&&> &&
+           !std::is_same_v<std::decay_t<U>, Status> &&
+           !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, StatusOr<T>>)
+      StatusOr(U&& value)  // NOLINT(*-explicit-constructor,*-forwarding-*)
       : v_(T(std::forward<U>(value))) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
 
   // The error; an OK status when a value is held.
-  Status status() const& {
-    return ok() ? Status() : std::get<Status>(v_);
-  }
+  Status status() const& { return ok() ? Status() : std::get<Status>(v_); }
 
   // REQUIRES: ok().
   T& value() & { return std::get<T>(v_); }
@@ -164,8 +165,9 @@ class [[nodiscard]] StatusOr {
 
 // Evaluates rexpr (a StatusOr<T>); on error returns its status, else moves
 // the value into lhs (which may be a declaration, e.g. `auto key`).
-#define VOLMGR_ASSIGN_OR_RETURN(lhs, rexpr) \
-  VOLMGR_ASSIGN_OR_RETURN_IMPL_(VOLMGR_CONCAT_(volmgr_sor_, __LINE__), lhs, rexpr)
+#define VOLMGR_ASSIGN_OR_RETURN(lhs, rexpr)                                 \
+  VOLMGR_ASSIGN_OR_RETURN_IMPL_(VOLMGR_CONCAT_(volmgr_sor_, __LINE__), lhs, \
+                                rexpr)
 #define VOLMGR_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \
   auto tmp = (rexpr);                                  \
   if (!tmp.ok()) return tmp.status();                  \

@@ -65,17 +65,16 @@ std::string VolumeText(const volume::Volume& vol) {
   auto mappings = vol.ActiveMappingNames();
   std::string out;
   auto row = [&](const std::string& k, const std::string& v) {
-    out += "  " + k + std::string(k.size() < 20 ? 20 - k.size() : 1, ' ') +
-           v + "\n";
+    out += "  " + k + std::string(k.size() < 20 ? 20 - k.size() : 1, ' ') + v +
+           "\n";
   };
   out += "Volume " + vol.device() + "\n";
   row("UUID:", vol.uuid());
   if (!l.label().empty()) row("Label:", l.label());
   row("Size:", payload.ok() ? HumanBytes(*payload) : "unknown");
-  row("Encryption method:", l.cipher_spec() + ", " +
-                                std::to_string(l.volume_key_bits()) +
-                                "-bit key, " + std::to_string(l.sector_size()) +
-                                "-byte sectors");
+  row("Encryption method:",
+      l.cipher_spec() + ", " + std::to_string(l.volume_key_bits()) +
+          "-bit key, " + std::to_string(l.sector_size()) + "-byte sectors");
   row("Protection:", vol.protectors().empty() ? "off" : "on");
   std::string lock = "locked";
   if (!mappings.empty()) {

@@ -14,8 +14,8 @@ namespace volmgr::cli {
 inline constexpr size_t kMaxSecretBytes = 8192;
 
 struct SecretSource {
-  std::string file;        // --key-file (may be "-")
-  std::optional<int> fd;   // --key-fd
+  std::string file;       // --key-file (may be "-")
+  std::optional<int> fd;  // --key-fd
   bool has() const { return !file.empty() || fd.has_value(); }
 };
 

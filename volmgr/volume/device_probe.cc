@@ -20,7 +20,8 @@ namespace {
 struct ProbeDeleter {
   void operator()(blkid_probe p) const { blkid_free_probe(p); }
 };
-using ProbePtr = std::unique_ptr<std::remove_pointer_t<blkid_probe>, ProbeDeleter>;
+using ProbePtr =
+    std::unique_ptr<std::remove_pointer_t<blkid_probe>, ProbeDeleter>;
 
 std::string Lookup(blkid_probe pr, const char* name) {
   const char* value = nullptr;
@@ -41,10 +42,10 @@ std::string Describe(blkid_probe pr, std::string& type_out) {
     } else if (type == "BitLocker") {
       desc = "a BitLocker volume";
     } else {
-      desc = "a" + std::string(std::string("aeiou").find(type[0]) !=
-                                       std::string::npos
-                                   ? "n "
-                                   : " ") +
+      desc = "a" +
+             std::string(std::string("aeiou").find(type[0]) != std::string::npos
+                             ? "n "
+                             : " ") +
              type + " " +
              (Lookup(pr, "USAGE") == "raid" ? "RAID member" : "filesystem");
     }
@@ -88,15 +89,14 @@ std::string LoopHolding(const std::string& file) {
 }  // namespace
 
 StatusOr<DeviceFacts> ProbeDevice(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, path);
   DeviceFacts f;
   f.path = path;
   if (S_ISBLK(st.st_mode)) {
     f.is_block_device = true;
   } else if (!S_ISREG(st.st_mode)) {
-    return InvalidArgumentError(path +
-                                " is neither a block device nor a file");
+    return InvalidArgumentError(path + " is neither a block device nor a file");
   }
 
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

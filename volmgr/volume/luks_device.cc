@@ -55,9 +55,9 @@ bool HasLuksMagicAt(int fd, off_t offset) {
   // (LUKS2 on-disk format specification, section 2.1).
   std::array<unsigned char, 6> buf{};
   if (pread(fd, buf.data(), buf.size(), offset) != 6) return false;
-  static constexpr std::array<unsigned char, 6> kPrimary = {'L', 'U', 'K',
+  static constexpr std::array<unsigned char, 6> kPrimary = {'L', 'U',  'K',
                                                             'S', 0xba, 0xbe};
-  static constexpr std::array<unsigned char, 6> kSecondary = {'S', 'K', 'U',
+  static constexpr std::array<unsigned char, 6> kSecondary = {'S', 'K',  'U',
                                                               'L', 0xba, 0xbe};
   return buf == kPrimary || buf == kSecondary;
 }
@@ -78,15 +78,28 @@ bool LooksLikeLuks(const std::string& path) {
 
 StatusCode CodeForCryptsetupRc(int rc) {
   switch (-rc) {
-    case EPERM: return StatusCode::kAuthFailed;  // no keyslot opened
-    case ENOENT: case ENODEV: case ENXIO: return StatusCode::kNotFound;
-    case EEXIST: return StatusCode::kAlreadyExists;
-    case EBUSY: return StatusCode::kBusy;
-    case EINVAL: case ENOTBLK: return StatusCode::kInvalidArgument;
-    case ENOTSUP: return StatusCode::kUnsupported;
-    case EIO: case ENOSPC: return StatusCode::kIoError;
-    case EACCES: return StatusCode::kFailedPrecondition;
-    default: return StatusCode::kInternal;
+    case EPERM:
+      return StatusCode::kAuthFailed;  // no keyslot opened
+    case ENOENT:
+    case ENODEV:
+    case ENXIO:
+      return StatusCode::kNotFound;
+    case EEXIST:
+      return StatusCode::kAlreadyExists;
+    case EBUSY:
+      return StatusCode::kBusy;
+    case EINVAL:
+    case ENOTBLK:
+      return StatusCode::kInvalidArgument;
+    case ENOTSUP:
+      return StatusCode::kUnsupported;
+    case EIO:
+    case ENOSPC:
+      return StatusCode::kIoError;
+    case EACCES:
+      return StatusCode::kFailedPrecondition;
+    default:
+      return StatusCode::kInternal;
   }
 }
 
@@ -146,8 +159,8 @@ StatusOr<LuksDevice> LuksDevice::Format(const std::string& path,
   // keyslots afterwards with explicit parameters.
   VOLMGR_RETURN_IF_ERROR(dev.SetKdf(KeyslotKdf::kMinimal));
   auto key = fvek.RevealAsString();
-  rc = crypt_format(raw, CRYPT_LUKS2, "aes", "xts-plain64", nullptr,
-                    key.data(), key.size(), &params);
+  rc = crypt_format(raw, CRYPT_LUKS2, "aes", "xts-plain64", nullptr, key.data(),
+                    key.size(), &params);
   if (rc < 0) return dev.Error(rc, "writing the LUKS2 header to " + path);
   if (!options.label.empty() || !options.subsystem.empty()) {
     rc = crypt_set_label(
@@ -159,13 +172,12 @@ StatusOr<LuksDevice> LuksDevice::Format(const std::string& path,
 }
 
 StatusOr<LuksDevice> LuksDevice::Load(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     return ErrnoToStatus(errno, path);
   }
   if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
-    return InvalidArgumentError(path +
-                                " is neither a block device nor a file");
+    return InvalidArgumentError(path + " is neither a block device nor a file");
   }
   auto log = std::make_unique<LogSink>();
   crypt_device* raw = nullptr;
@@ -193,8 +205,7 @@ StatusOr<LuksDevice> LuksDevice::Load(const std::string& path) {
   }
   const char* type = crypt_get_type(raw);
   if (type == nullptr || std::string(type) != CRYPT_LUKS2) {
-    return FailedPreconditionError(path + " is " +
-                                   (type ? type : "unknown") +
+    return FailedPreconditionError(path + " is " + (type ? type : "unknown") +
                                    ", not LUKS2; volmgr manages LUKS2 only");
   }
   return dev;
@@ -262,9 +273,9 @@ StatusOr<int> LuksDevice::AddKeyslotByVolumeKey(const SecretBytes& fvek,
   VOLMGR_RETURN_IF_ERROR(SetKdf(kdf));
   auto key = fvek.RevealAsString();
   auto pass = passphrase.RevealAsString();
-  int rc = crypt_keyslot_add_by_volume_key(cd_.get(), CRYPT_ANY_SLOT,
-                                           key.data(), key.size(),
-                                           pass.data(), pass.size());
+  int rc =
+      crypt_keyslot_add_by_volume_key(cd_.get(), CRYPT_ANY_SLOT, key.data(),
+                                      key.size(), pass.data(), pass.size());
   if (rc < 0) return Error(rc, "adding a keyslot");
   return rc;
 }
@@ -275,9 +286,9 @@ StatusOr<int> LuksDevice::AddKeyslotByPassphrase(
   VOLMGR_RETURN_IF_ERROR(SetKdf(kdf));
   auto old_pass = existing.RevealAsString();
   auto new_pass = new_passphrase.RevealAsString();
-  int rc = crypt_keyslot_add_by_passphrase(
-      cd_.get(), CRYPT_ANY_SLOT, old_pass.data(), old_pass.size(),
-      new_pass.data(), new_pass.size());
+  int rc = crypt_keyslot_add_by_passphrase(cd_.get(), CRYPT_ANY_SLOT,
+                                           old_pass.data(), old_pass.size(),
+                                           new_pass.data(), new_pass.size());
   (void)existing_slot;  // libcryptsetup searches; the VMK opens one slot only
   if (rc < 0) return Error(rc, "adding a keyslot");
   return rc;
@@ -365,8 +376,8 @@ Status LuksDevice::Activate(const std::string& name, int slot,
   if (options.no_read_workqueue) flags |= CRYPT_ACTIVATE_NO_READ_WORKQUEUE;
   if (options.no_write_workqueue) flags |= CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE;
   auto p = passphrase.RevealAsString();
-  int rc = crypt_activate_by_passphrase(cd_.get(), name.c_str(), slot,
-                                        p.data(), p.size(), flags);
+  int rc = crypt_activate_by_passphrase(cd_.get(), name.c_str(), slot, p.data(),
+                                        p.size(), flags);
   if (rc < 0) {
     if (rc == -EPERM) return AuthFailedError("no keyslot opened");
     if (!KernelHasDeviceMapper()) {
@@ -413,8 +424,7 @@ Status LuksDevice::Deactivate(const std::string& name) {
     if (!KernelHasDeviceMapper()) {
       return UnavailableError("this kernel has no device-mapper");
     }
-    return Status(StatusCode::kNotFound,
-                  "no active volume named " + name,
+    return Status(StatusCode::kNotFound, "no active volume named " + name,
                   {ForeignSource::kCryptsetup, rc});
   }
   crypt_set_log_callback(raw, DiscardLog, nullptr);

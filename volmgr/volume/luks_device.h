@@ -142,8 +142,7 @@ class LuksDevice {
   };
   struct LogSink;
 
-  LuksDevice(std::string path, crypt_device* cd,
-             std::unique_ptr<LogSink> log);
+  LuksDevice(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log);
   Status Error(int rc, std::string_view what) const;
   Status SetKdf(KeyslotKdf kdf);
 

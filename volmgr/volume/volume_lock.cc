@@ -26,7 +26,7 @@ VolumeLock::~VolumeLock() {
 
 StatusOr<VolumeLock> VolumeLock::Acquire(const std::string& device,
                                          std::chrono::milliseconds timeout) {
-  struct stat st{};
+  struct stat st {};
   if (stat(device.c_str(), &st) != 0) return ErrnoToStatus(errno, device);
   const std::string dir = LockDirectory();
   // mkdir -p of at most two levels (/run/volmgr/locks).

@@ -40,7 +40,11 @@ TEST(ProtectorRecordTest, TokenJsonRoundTrips) {
 
 TEST(ProtectorRecordTest, MalformedTokensAreCorruptionNotCrashes) {
   const char* evil[] = {
-      "", "{", "[]", "{\"type\":5}", "{\"type\":\"volmgr-passphrase\"}",
+      "",
+      "{",
+      "[]",
+      "{\"type\":5}",
+      "{\"type\":\"volmgr-passphrase\"}",
       R"({"type":"volmgr-passphrase","keyslots":["x"],"version":1,"id":"a",
           "created":"c","params":{},"wrapped_vmk":"w"})",
       R"({"type":"volmgr-passphrase","keyslots":[],"version":"1","id":"a",

@@ -211,8 +211,7 @@ TEST_F(VolumeTest, FormatRefusesExistingContentAndSmallDevices) {
 
   std::string tiny = Image("tiny.img", 8);
   spec.device = tiny;
-  EXPECT_EQ(Volume::Format(spec).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Volume::Format(spec).status().code(), StatusCode::kInvalidArgument);
   spec.device = dir_ / "missing.img";
   EXPECT_EQ(Volume::Format(spec).status().code(), StatusCode::kNotFound);
 }
