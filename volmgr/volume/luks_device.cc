@@ -118,6 +118,20 @@ LuksDevice::LuksDevice(LuksDevice&&) noexcept = default;
 LuksDevice& LuksDevice::operator=(LuksDevice&&) noexcept = default;
 LuksDevice::~LuksDevice() = default;
 
+StatusOr<LuksDevice> LuksDevice::Open(const std::string& path) {
+  auto log = std::make_unique<LogSink>();
+  crypt_device* raw = nullptr;
+  int rc = crypt_init(&raw, path.c_str());
+  if (rc < 0) {
+    return Status(CodeForCryptsetupRc(rc),
+                  "cannot open " + path + ": " + std::strerror(-rc),
+                  {ForeignSource::kCryptsetup, rc});
+  }
+  LuksDevice dev(path, raw, std::move(log));
+  crypt_set_log_callback(raw, LogSink::Callback, dev.log_.get());
+  return dev;
+}
+
 Status LuksDevice::Error(int rc, std::string_view what) const {
   std::string m(what);
   m += " failed";
@@ -142,16 +156,9 @@ StatusOr<LuksDevice> LuksDevice::Format(const std::string& path,
     return InvalidArgumentError("sector size must be 512 or 4096, not " +
                                 std::to_string(options.sector_size));
   }
-  auto log = std::make_unique<LogSink>();
-  crypt_device* raw = nullptr;
-  int rc = crypt_init(&raw, path.c_str());
-  if (rc < 0) {
-    return Status(CodeForCryptsetupRc(rc),
-                  "cannot open " + path + ": " + std::strerror(-rc),
-                  {ForeignSource::kCryptsetup, rc});
-  }
-  LuksDevice dev(path, raw, std::move(log));
-  crypt_set_log_callback(raw, LogSink::Callback, dev.log_.get());
+  VOLMGR_ASSIGN_OR_RETURN(LuksDevice dev, Open(path));
+  crypt_device* raw = dev.cd_.get();
+  int rc = 0;
 
   crypt_params_luks2 params{};
   params.sector_size = options.sector_size;
@@ -179,16 +186,9 @@ StatusOr<LuksDevice> LuksDevice::Load(const std::string& path) {
   if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
     return InvalidArgumentError(path + " is neither a block device nor a file");
   }
-  auto log = std::make_unique<LogSink>();
-  crypt_device* raw = nullptr;
-  int rc = crypt_init(&raw, path.c_str());
-  if (rc < 0) {
-    return Status(CodeForCryptsetupRc(rc),
-                  "cannot open " + path + ": " + std::strerror(-rc),
-                  {ForeignSource::kCryptsetup, rc});
-  }
-  LuksDevice dev(path, raw, std::move(log));
-  crypt_set_log_callback(raw, LogSink::Callback, dev.log_.get());
+  VOLMGR_ASSIGN_OR_RETURN(LuksDevice dev, Open(path));
+  crypt_device* raw = dev.cd_.get();
+  int rc = 0;
   rc = crypt_load(raw, CRYPT_LUKS, nullptr);
   if (rc < 0) {
     if (LooksLikeLuks(path)) {
@@ -401,16 +401,9 @@ Status LuksDevice::HeaderBackup(const std::string& file) const {
 
 Status LuksDevice::RestoreHeader(const std::string& device,
                                  const std::string& file) {
-  auto log = std::make_unique<LogSink>();
-  crypt_device* raw = nullptr;
-  int rc = crypt_init(&raw, device.c_str());
-  if (rc < 0) {
-    return Status(CodeForCryptsetupRc(rc),
-                  "cannot open " + device + ": " + std::strerror(-rc),
-                  {ForeignSource::kCryptsetup, rc});
-  }
-  LuksDevice dev(device, raw, std::move(log));
-  crypt_set_log_callback(raw, LogSink::Callback, dev.log_.get());
+  VOLMGR_ASSIGN_OR_RETURN(LuksDevice dev, Open(device));
+  crypt_device* raw = dev.cd_.get();
+  int rc = 0;
   rc = crypt_header_restore(raw, CRYPT_LUKS2, file.c_str());
   if (rc < 0) return dev.Error(rc, "restoring the header from " + file);
   return Status::Ok();

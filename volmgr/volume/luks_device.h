@@ -143,6 +143,9 @@ class LuksDevice {
   struct LogSink;
 
   LuksDevice(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log);
+  // crypt_init on `path` with the log routed into this handle; no header
+  // is read.
+  static StatusOr<LuksDevice> Open(const std::string& path);
   Status Error(int rc, std::string_view what) const;
   Status SetKdf(KeyslotKdf kdf);
 
