@@ -307,28 +307,50 @@ int Run(int argc, char** argv) {
 
   // ---- status ------------------------------------------------------------
   auto* status_cmd = app.add_subcommand(
-      "status", "Show a volume: size, encryption, protectors, lock state");
+      "status", "Show a volume (or every open one): size, encryption, "
+                "protectors, lock state");
   std::string target;
   bool status_json = false;
   status_cmd->add_option("TARGET", target,
-                         "device, image or mapping name")->required();
+                         "device, image or mapping name (default: every "
+                         "open volmgr volume)");
   status_cmd->add_flag("--json", status_json, "print JSON");
   status_cmd->callback([&] {
     result = [&]() -> Status {
-      std::string dev = target;
-      if (access(target.c_str(), F_OK) != 0) {
+      std::vector<std::string> devices;
+      if (target.empty()) {
+        for (const auto& m : volume::OpenLuks2Mappings()) {
+          devices.push_back(m.backing_device);
+        }
+      } else if (access(target.c_str(), F_OK) == 0) {
+        devices.push_back(target);
+      } else {
         auto m = volume::LuksDevice::QueryMapping(target);
         if (!m.ok()) {
           return NotFoundError(target +
                                " is neither a device nor an active volume");
         }
-        dev = m->backing_device;
+        devices.push_back(m->backing_device);
       }
-      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(dev));
+      nlohmann::json all = nlohmann::json::array();
+      std::string text;
+      for (const auto& dev : devices) {
+        auto vol = Volume::Load(dev);
+        if (!vol.ok()) {
+          // Without a TARGET, LUKS2 mappings that volmgr did not make are
+          // simply not ours to show.
+          if (target.empty()) continue;
+          return vol.status();
+        }
+        all.push_back(VolumeJson(*vol));
+        text += VolumeText(*vol);
+      }
       if (status_json) {
-        std::cout << VolumeJson(vol).dump(2) << std::endl;
+        std::cout << (target.empty() ? all : all.at(0)).dump(2) << std::endl;
+      } else if (target.empty() && all.empty()) {
+        std::cout << "No volmgr volume is open." << std::endl;
       } else {
-        std::cout << VolumeText(vol);
+        std::cout << text;
       }
       return Status::Ok();
     }();

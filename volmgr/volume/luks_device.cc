@@ -1,5 +1,6 @@
 #include "volmgr/volume/luks_device.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -104,6 +106,37 @@ StatusCode CodeForCryptsetupRc(int rc) {
 }
 
 }  // namespace
+
+std::vector<ActiveMapping> OpenLuks2Mappings() {
+  std::vector<ActiveMapping> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/sys/block"), closedir);
+  if (!dir) return out;
+  while (dirent* e = readdir(dir.get())) {
+    const std::string dm = e->d_name;
+    if (dm.rfind("dm-", 0) != 0) continue;
+    const std::string base = "/sys/block/" + dm;
+    std::ifstream uuid_file(base + "/dm/uuid");
+    std::ifstream name_file(base + "/dm/name");
+    std::string uuid, name;
+    if (!std::getline(uuid_file, uuid) || uuid.rfind("CRYPT-LUKS2-", 0) != 0 ||
+        !std::getline(name_file, name)) {
+      continue;
+    }
+    // A crypt mapping has exactly one slave: the device it encrypts.
+    std::unique_ptr<DIR, int (*)(DIR*)> slaves(
+        opendir((base + "/slaves").c_str()), closedir);
+    if (!slaves) continue;
+    while (dirent* sl = readdir(slaves.get())) {
+      if (sl->d_name[0] == '.') continue;
+      ActiveMapping m;
+      m.name = name;
+      m.backing_device = std::string("/dev/") + sl->d_name;
+      out.push_back(std::move(m));
+      break;
+    }
+  }
+  return out;
+}
 
 void SilenceCryptsetupDefaultLog() {
   crypt_set_log_callback(nullptr, DiscardLog, nullptr);

@@ -154,6 +154,10 @@ class LuksDevice {
   std::unique_ptr<crypt_device, Deleter> cd_;
 };
 
+// Every active LUKS2 dm-crypt mapping (found through sysfs: libcryptsetup
+// gives them the DM UUID "CRYPT-LUKS2-..."), with its backing device.
+std::vector<ActiveMapping> OpenLuks2Mappings();
+
 // Routes libcryptsetup's process-wide default log (used by calls made without
 // a device handle) away from stderr. Called once by each binary's main().
 void SilenceCryptsetupDefaultLog();

@@ -44,8 +44,11 @@ for ss in 4096 512; do
   mkfs.ext4 -q /dev/mapper/sec
   write_files sec
   volmgr status sec | grep -q 'unlocked as /dev/mapper/sec' || fail "status does not show unlocked"
+  volmgr status | grep -q 'unlocked as /dev/mapper/sec' || fail "status without TARGET misses the open volume"
+  volmgr status --json | grep -q '"lock_state": "unlocked"' || fail "status --json: $(volmgr status --json)"
   volmgr close sec
   [ ! -e /dev/mapper/sec ] || fail "close left the mapping"
+  volmgr status | grep -q 'No volmgr volume is open' || fail "status after close: $(volmgr status)"
 
   step 3.$ss "reopen with the startup key"
   volmgr open /dev/vda sec --startup-key "$BEK" || fail "open by startup key"
