@@ -129,13 +129,15 @@ expect_vm_in() {
   [[ $LAST_RC -eq $want ]] || fail "expected exit code $want, got $LAST_RC"
 }
 
+# grep reads the files itself: with `cat | grep -q` under pipefail, grep
+# exiting at the first match can kill cat (SIGPIPE) and fail the pipeline.
 has() {
-  cat "$WORK/.stdout" "$WORK/.stderr" | grep -qiF -- "$1" ||
+  grep -qiF -- "$1" "$WORK/.stdout" "$WORK/.stderr" ||
     fail "output does not mention \"$1\""
 }
 
 lacks() {
-  if cat "$WORK/.stdout" "$WORK/.stderr" | grep -qiF -- "$1"; then
+  if grep -qiF -- "$1" "$WORK/.stdout" "$WORK/.stderr"; then
     fail "output must not contain \"$1\""
   fi
 }

@@ -1,0 +1,724 @@
+// volmgr-recover: the admin tool for the day things went wrong. Reads a
+// volume without device-mapper (extract, verify), keeps and uses key
+// packages, checks and repairs LUKS2 headers.
+//
+// Like volmgr: secrets only from a no-echo prompt, --key-file or --key-fd
+// (never argv or the environment); one error line and the exit code of its
+// Status (the table in --help, docs/CLI.md).
+#include <fcntl.h>
+#include <libcryptsetup.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "volmgr/base/secret_bytes.h"
+#include "volmgr/base/secret_io.h"
+#include "volmgr/cli/secret_input.h"
+#include "volmgr/keys/recovery_password.h"
+#include "volmgr/recover/data_io.h"
+#include "volmgr/recover/extract.h"
+#include "volmgr/recover/header_check.h"
+#include "volmgr/recover/key_package.h"
+#include "volmgr/recover/rebuild.h"
+#include "volmgr/recover/verify.h"
+#include "volmgr/volume/luks_device.h"
+#include "volmgr/volume/volume.h"
+#include "volmgr/volume/volume_lock.h"
+
+namespace volmgr::recover {
+namespace {
+
+using cli::SecretSource;
+using Json = nlohmann::json;
+
+constexpr const char* kExitCodes = R"(
+Exit codes (as volmgr):
+  0 success               6 wrong key (authentication failed)
+  1 usage error           7 PIN required
+  2 invalid argument      8 unavailable (no dm-crypt, TPM, HSM)
+  3 not found             9 corruption (damaged header; check found damage)
+  4 already exists       10 I/O error (unreadable sectors were zero-filled)
+  5 failed precondition  11 busy (in use or locked by another volmgr)
+                         12 unsupported      70 internal error
+)";
+
+constexpr const char* kExamples = R"(
+Examples:
+  volmgr-recover extract /dev/sdb --to sdb-plain.img     # prompts for a credential
+  volmgr-recover extract disk.img --to plain.img --key-file - < pass.txt
+  volmgr-recover extract disk.img --to plain.img --resume --key-file pass.txt
+  volmgr-recover verify /dev/sdb --sample 1000 --startup-key /media/usb/KEY.BEK
+  volmgr-recover keypackage export /dev/sdb --out sdb.vkp  # asks for the recovery password
+  volmgr-recover keypackage show sdb.vkp
+  volmgr-recover check /dev/sdb
+  volmgr-recover restore /dev/sdb                         # from the intact copy
+  volmgr-recover restore /dev/sdb --from sdb-header.img
+  volmgr-recover rebuild /dev/sdb --key-package sdb.vkp --dry-run
+)";
+
+int Report(const Status& s) {
+  std::fprintf(stderr, "volmgr-recover: %s\n", s.message().c_str());
+  return ExitCodeFor(s.code());
+}
+
+// The credential options of `volmgr open`.
+struct UnlockOptions {
+  SecretSource key;
+  std::vector<std::string> startup_keys;
+  std::string recovery_id;
+
+  void AddTo(CLI::App* cmd) {
+    cmd->add_option("--key-file", key.file,
+                    "read the passphrase or recovery password from FILE "
+                    "('-' = stdin; one trailing newline is ignored)");
+    cmd->add_option(
+        "--key-fd", key.fd,
+        "read the passphrase or recovery password from descriptor N");
+    cmd->add_option("--startup-key", startup_keys,
+                    "unlock with this startup key file (.BEK)");
+    cmd->add_option("--recovery-id", recovery_id,
+                    "use only the recovery password with this ID (or its "
+                    "first 8 characters)");
+  }
+};
+
+// An unlocked data segment: where it is and its key.
+struct Unlocked {
+  DataSegment segment;
+  SecretBytes fvek;
+  std::string how;  // "recovery password 1234abcd", for messages
+  std::optional<protectors::ProtectorRecord> used;
+  std::optional<SecretBytes> secret;  // the typed secret, if any
+};
+
+// volmgr volumes: any protector. A LUKS2 volume without volmgr tokens
+// (stock cryptsetup): its passphrase through any keyslot.
+StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
+                                bool keep_secret = false) {
+  auto vol = volume::Volume::Load(device);
+  if (!vol.ok() && vol.status().code() == StatusCode::kFailedPrecondition) {
+    auto luks = volume::LuksDevice::Load(device);
+    if (!luks.ok()) {
+      if (luks.status().message().find("holds no LUKS header") !=
+          std::string::npos) {
+        // Maybe Windows BitLocker: say so precisely.
+        crypt_device* cd = nullptr;
+        if (crypt_init(&cd, device.c_str()) == 0) {
+          const bool bitlk = crypt_load(cd, CRYPT_BITLK, nullptr) == 0;
+          crypt_free(cd);
+          if (bitlk) {
+            return UnsupportedError(
+                device +
+                " is a BitLocker volume. volmgr-recover does not "
+                "decrypt BitLocker's layout in userspace; on a system with "
+                "dm-crypt use `cryptsetup open --type bitlk --readonly " +
+                device +
+                " NAME` with the recovery password or password "
+                "(TPM, TPM+PIN and startup-key protectors are not supported)");
+          }
+        }
+        return FailedPreconditionError(device +
+                                       " holds neither a LUKS2 header nor a "
+                                       "BitLocker volume (see `volmgr-recover "
+                                       "check`)");
+      }
+      return luks.status();
+    }
+    VOLMGR_ASSIGN_OR_RETURN(DataSegment seg, DescribeSegment(*luks));
+    VOLMGR_ASSIGN_OR_RETURN(
+        SecretBytes secret,
+        cli::ReadSecret(o.key, "Passphrase for " + device + " (LUKS2): "));
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek,
+                            luks->GetVolumeKey(CRYPT_ANY_SLOT, secret));
+    Unlocked u{std::move(seg), std::move(fvek), "a LUKS2 keyslot", {}, {}};
+    if (keep_secret) u.secret = std::move(secret);
+    return u;
+  }
+  if (!vol.ok()) return vol.status();
+  for (const auto& w : vol->warnings()) {
+    std::fprintf(stderr, "volmgr-recover: warning: %s\n", w.c_str());
+  }
+  VOLMGR_ASSIGN_OR_RETURN(DataSegment seg, DescribeSegment(vol->luks()));
+  protectors::Credentials creds;
+  creds.startup_key_files = o.startup_keys;
+  if (!o.recovery_id.empty()) creds.recovery_id = o.recovery_id;
+  std::optional<StatusOr<volume::UnlockResult>> r;
+  if (!creds.startup_key_files.empty() && !o.key.has()) {
+    r = vol->Unlock(creds);
+    if (!r->ok() && cli::CanPrompt()) r.reset();
+  }
+  std::optional<SecretBytes> kept;
+  if (!r) {
+    if (!o.key.has() && !cli::CanPrompt()) {
+      return FailedPreconditionError(
+          "no credential given and no terminal to ask on: pass --key-file, "
+          "--key-fd or --startup-key");
+    }
+    std::string prompt = "Passphrase or recovery password for " + device;
+    if (creds.recovery_id) {
+      prompt = "Recovery password for " + device + " (ID " +
+               *creds.recovery_id + ")";
+    }
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret,
+                            cli::ReadSecret(o.key, prompt + ": "));
+    if (keep_secret) {
+      VOLMGR_ASSIGN_OR_RETURN(kept, SecretBytes::CopyOf(secret.Reveal()));
+    }
+    creds.secrets.push_back(std::move(secret));
+    r = vol->Unlock(creds);
+  }
+  if (!r->ok()) return r->status();
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, vol->ReadFvek((*r)->vmk));
+  const auto* h = protectors::FindHandler((*r)->used.kind);
+  Unlocked u{std::move(seg), std::move(fvek),
+             std::string(h ? h->display_name() : "protector") + " " +
+                 (*r)->used.id.substr(0, 8),
+             (*r)->used, std::move(kept)};
+  return u;
+}
+
+// A progress line on stderr, only when it is a terminal.
+class Progress {
+ public:
+  Progress(bool enabled, std::string what)
+      : enabled_(enabled && isatty(STDERR_FILENO)), what_(std::move(what)) {}
+  void Update(uint64_t done, uint64_t total) {
+    if (!enabled_) return;
+    auto now = Clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    if (first_done_ == UINT64_MAX) {
+      first_done_ = done;
+      start_ = now;
+    }
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? static_cast<double>(done - first_done_) / secs : 0;
+    double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+    std::fprintf(stderr,
+                 "\r%s %5.1f%%  %llu/%llu MiB  %.0f MiB/s  ETA %d:%02d  ",
+                 what_.c_str(), total ? 100.0 * done / total : 100.0,
+                 static_cast<unsigned long long>(done >> 20),
+                 static_cast<unsigned long long>(total >> 20), rate / 1048576,
+                 static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    if (done >= total) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool enabled_;
+  std::string what_;
+  Clock::time_point last_{}, start_{};
+  uint64_t first_done_ = UINT64_MAX;
+};
+
+Status ReportUnreadable(const DataSegment& seg,
+                        const std::vector<ByteRange>& bad) {
+  if (bad.empty()) return Status::Ok();
+  uint64_t bytes = 0;
+  for (const auto& r : bad) {
+    bytes += r.end - r.begin;
+    std::fprintf(stderr, "volmgr-recover: unreadable: %s\n",
+                 DescribeRange(seg, r).c_str());
+  }
+  return IoError(std::to_string(bad.size()) + " unreadable range(s), " +
+                 std::to_string(bytes) +
+                 " bytes in all, written as zeros; "
+                 "everything else was decrypted");
+}
+
+StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoToStatus(errno, "opening " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+std::string TimeText(int64_t unix) {
+  std::time_t t = static_cast<std::time_t>(unix);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Json CopyJson(const HeaderCopyReport& c) {
+  return {{"offset", c.offset},
+          {"magic_ok", c.magic_ok},
+          {"version", c.version},
+          {"hdr_size", c.hdr_size},
+          {"seqid", c.seqid},
+          {"checksum_alg", c.checksum_alg},
+          {"checksum_ok", c.checksum_ok},
+          {"json_ok", c.json_ok},
+          {"uuid", c.uuid},
+          {"label", c.label},
+          {"keyslots", c.keyslots},
+          {"volmgr_tokens", c.volmgr_tokens},
+          {"volume_token", c.volume_token},
+          {"ok", c.ok()},
+          {"problems", c.problems}};
+}
+
+void PrintCopy(const HeaderCopyReport& c) {
+  std::printf("%s header copy at offset %llu: %s\n", c.name.c_str(),
+              static_cast<unsigned long long>(c.offset),
+              c.ok() ? "OK" : "DAMAGED");
+  if (c.magic_ok && c.version == 2) {
+    std::printf(
+        "  seqid %llu, hdr_size %llu, %s checksum %s, JSON %s, UUID %s\n",
+        static_cast<unsigned long long>(c.seqid),
+        static_cast<unsigned long long>(c.hdr_size), c.checksum_alg.c_str(),
+        c.checksum_ok ? "ok" : "BAD", c.json_ok ? "ok" : "BAD", c.uuid.c_str());
+    if (c.json_ok) {
+      std::printf("  %d keyslot(s), %d volmgr token(s)%s\n", c.keyslots,
+                  c.volmgr_tokens,
+                  c.volume_token ? " incl. volmgr-volume" : "");
+    }
+  }
+  for (const auto& p : c.problems) std::printf("  problem: %s\n", p.c_str());
+}
+
+// Reads and parses a recovery password for a key package.
+StatusOr<keys::RecoveryPassword> ReadRecoveryPassword(
+    const SecretSource& src, const std::string& prompt) {
+  if (!src.has() && !cli::CanPrompt()) {
+    return FailedPreconditionError(
+        "no recovery password given and no terminal to ask on: pass "
+        "--key-file or --key-fd");
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes text, cli::ReadSecret(src, prompt));
+  return keys::RecoveryPassword::Parse(text);
+}
+
+unsigned DefaultThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{
+      "volmgr-recover: recover volmgr (LUKS2) volumes without device-mapper: "
+      "extract, verify, key packages, header check / restore / rebuild."};
+  app.footer(std::string(kExamples) + kExitCodes);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "volmgr-recover 0.1.0");
+  std::optional<Status> result;
+  std::string device;
+
+  // ---- extract -----------------------------------------------------------
+  auto* ex = app.add_subcommand(
+      "extract",
+      "Decrypt the whole volume into a plaintext image (no dm-crypt "
+      "needed)");
+  UnlockOptions ex_unlock;
+  ExtractOptions ex_opts;
+  ex_opts.threads = DefaultThreads();
+  bool ex_quiet = false, ex_no_sparse = false;
+  size_t chunk_mib = kDefaultChunkBytes >> 20;
+  ex->add_option("DEVICE", device, "volume device or image")->required();
+  ex->add_option("--to", ex_opts.output,
+                 "plaintext output: new file or block "
+                 "device")
+      ->required();
+  ex->add_option("--threads", ex_opts.threads,
+                 "decryption threads (default: "
+                 "number of CPUs)")
+      ->check(CLI::Range(1, 64));
+  ex->add_option("--chunk-mib", chunk_mib, "I/O size in MiB (default 8)")
+      ->check(CLI::Range(1, 256));
+  ex->add_option("--checkpoint-interval", ex_opts.checkpoint_seconds,
+                 "seconds between resume checkpoints (default 2; 0: every "
+                 "chunk)");
+  ex->add_flag("--resume", ex_opts.resume,
+               "continue an interrupted extract into the same output");
+  ex->add_flag("--force", ex_opts.force, "overwrite an existing output file");
+  ex->add_flag("--no-sparse", ex_no_sparse,
+               "write all-zero chunks instead of leaving holes");
+  ex->add_flag("--quiet,-q", ex_quiet, "no progress line");
+  ex_unlock.AddTo(ex);
+  ex->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Unlocked u, UnlockDevice(device, ex_unlock));
+      VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                              SegmentReader::Open(device, u.segment));
+      Progress progress(!ex_quiet, "extract");
+      ex_opts.chunk_bytes = chunk_mib << 20;
+      ex_opts.sparse = !ex_no_sparse;
+      ex_opts.progress = [&](uint64_t d, uint64_t t) { progress.Update(d, t); };
+      auto t0 = std::chrono::steady_clock::now();
+      VOLMGR_ASSIGN_OR_RETURN(ExtractResult r,
+                              Extract(reader, u.fvek, ex_opts));
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
+      if (!ex_quiet) {
+        std::fprintf(
+            stderr,
+            "Extracted %llu bytes of volume %s (unlocked with %s) to "
+            "%s%s in %.1f s (%.0f MiB/s).\n",
+            static_cast<unsigned long long>(r.total_bytes),
+            u.segment.uuid.c_str(), u.how.c_str(), ex_opts.output.c_str(),
+            r.resumed_from
+                ? (", resumed at byte " + std::to_string(r.resumed_from))
+                      .c_str()
+                : "",
+            secs,
+            static_cast<double>(r.total_bytes - r.resumed_from) / 1048576 /
+                (secs > 0 ? secs : 1));
+      }
+      return ReportUnreadable(u.segment, r.unreadable);
+    }();
+  });
+
+  // ---- verify ------------------------------------------------------------
+  auto* vf = app.add_subcommand(
+      "verify",
+      "Decrypt a sample (or all) sectors: filesystem signature and "
+      "unreadable ranges");
+  UnlockOptions vf_unlock;
+  VerifyOptions vf_opts;
+  vf_opts.threads = DefaultThreads();
+  bool vf_json = false;
+  vf->add_option("DEVICE", device, "volume device or image")->required();
+  vf->add_option("--sample", vf_opts.samples,
+                 "sectors to read, evenly spread (default 256)");
+  vf->add_flag("--all", vf_opts.all, "read and decrypt every sector");
+  vf->add_option("--threads", vf_opts.threads, "decryption threads")
+      ->check(CLI::Range(1, 64));
+  vf->add_flag("--json", vf_json, "print JSON");
+  vf_unlock.AddTo(vf);
+  vf->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Unlocked u, UnlockDevice(device, vf_unlock));
+      VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                              SegmentReader::Open(device, u.segment));
+      Progress progress(!vf_json, "verify");
+      vf_opts.progress = [&](uint64_t d, uint64_t t) { progress.Update(d, t); };
+      VOLMGR_ASSIGN_OR_RETURN(VerifyResult r, Verify(reader, u.fvek, vf_opts));
+      if (vf_json) {
+        Json bad = Json::array();
+        for (const auto& b : r.unreadable) {
+          bad.push_back(
+              {{"first_sector", b.begin / u.segment.sector_size},
+               {"last_sector", (b.end - 1) / u.segment.sector_size},
+               {"device_offset", u.segment.data_offset_bytes + b.begin},
+               {"bytes", b.end - b.begin}});
+        }
+        std::cout << Json{{"device", device},
+                          {"uuid", u.segment.uuid},
+                          {"filesystem", r.fs_type},
+                          {"filesystem_uuid", r.fs_uuid},
+                          {"sectors_checked", r.sectors_checked},
+                          {"unreadable", bad}}
+                         .dump(2)
+                  << std::endl;
+      } else {
+        std::printf("Volume %s: %llu sector(s) of %u bytes decrypted.\n",
+                    u.segment.uuid.c_str(),
+                    static_cast<unsigned long long>(r.sectors_checked),
+                    u.segment.sector_size);
+        if (!r.fs_type.empty()) {
+          std::printf("Filesystem: %s (UUID %s)\n", r.fs_type.c_str(),
+                      r.fs_uuid.c_str());
+        }
+      }
+      VOLMGR_RETURN_IF_ERROR(ReportUnreadable(u.segment, r.unreadable));
+      if (r.fs_type.empty()) {
+        return NotFoundError(
+            "no filesystem signature at the start of the "
+            "decrypted data (the key is right: LUKS proved "
+            "it; the volume may hold no filesystem, or its "
+            "start is damaged)");
+      }
+      return Status::Ok();
+    }();
+  });
+
+  // ---- keypackage export|show -------------------------------------------
+  auto* kp = app.add_subcommand("keypackage", "Key packages: export, show");
+  kp->require_subcommand(1);
+  auto* kpe = kp->add_subcommand(
+      "export",
+      "Write a key package for DEVICE, sealed under its recovery "
+      "password (which also unlocks)");
+  std::string kp_out;
+  SecretSource kp_key;
+  std::string kp_rid;
+  kpe->add_option("DEVICE", device, "volume")->required();
+  kpe->add_option("--out", kp_out, "new key package file")->required();
+  kpe->add_option("--key-file", kp_key.file,
+                  "read the recovery password from FILE ('-' = stdin)");
+  kpe->add_option("--key-fd", kp_key.fd,
+                  "read the recovery password from descriptor N");
+  kpe->add_option("--recovery-id", kp_rid,
+                  "which recovery password (if the volume has several)");
+  kpe->callback([&] {
+    result = [&]() -> Status {
+      if (access(kp_out.c_str(), F_OK) == 0) {
+        return AlreadyExistsError(kp_out +
+                                  " exists; volmgr-recover never "
+                                  "overwrites a key package");
+      }
+      UnlockOptions o;
+      o.key = kp_key;
+      o.recovery_id = kp_rid;
+      // Only a recovery password may seal: restrict the unlock to those.
+      if (o.recovery_id.empty()) o.recovery_id.clear();
+      VOLMGR_ASSIGN_OR_RETURN(Unlocked u, UnlockDevice(device, o, true));
+      if (!u.used || u.used->kind != "recovery-password" || !u.secret) {
+        return InvalidArgumentError(
+            "a key package is sealed under a recovery password of the "
+            "volume; the credential given is " +
+            u.how);
+      }
+      VOLMGR_ASSIGN_OR_RETURN(keys::RecoveryPassword rp,
+                              keys::RecoveryPassword::Parse(*u.secret));
+      VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                              SegmentReader::Open(device, u.segment));
+      KeyPackageSecret s;
+      VOLMGR_ASSIGN_OR_RETURN(s.fvek, SecretBytes::CopyOf(u.fvek.Reveal()));
+      s.cipher = u.segment.cipher;
+      s.sector_size = u.segment.sector_size;
+      s.data_offset_bytes = u.segment.data_offset_bytes;
+      s.payload_bytes = u.segment.payload_bytes;
+      s.iv_offset = u.segment.iv_offset;
+      VOLMGR_ASSIGN_OR_RETURN(
+          s.check_sha256,
+          PlaintextChecksum(reader, u.fvek, kKeyPackageCheckBytes,
+                            &s.check_bytes));
+      KeyPackageHeader h;
+      VOLMGR_ASSIGN_OR_RETURN(h.volume_uuid, Uuid::Parse(u.segment.uuid));
+      VOLMGR_ASSIGN_OR_RETURN(h.recovery_id, Uuid::Parse(u.used->id));
+      h.created_unix = std::time(nullptr);
+      h.label = u.segment.label;
+      VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> file,
+                              SealKeyPackage(h, s, rp));
+      VOLMGR_ASSIGN_OR_RETURN(SecretBytes blob, SecretBytes::CopyOf(file));
+      VOLMGR_RETURN_IF_ERROR(WriteNewSecretFile(kp_out, blob, 0400));
+      std::printf(
+          "Key package for volume %s written to %s.\nIt opens with "
+          "recovery password %s; together they decrypt the whole "
+          "volume: store it apart from the password.\n",
+          u.segment.uuid.c_str(), kp_out.c_str(), u.used->id.c_str());
+      return Status::Ok();
+    }();
+  });
+  auto* kps =
+      kp->add_subcommand("show", "Print a key package's clear metadata");
+  std::string kp_file;
+  bool kps_json = false;
+  kps->add_option("FILE", kp_file, "key package")->required();
+  kps->add_flag("--json", kps_json, "print JSON");
+  kps->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(kp_file));
+      VOLMGR_ASSIGN_OR_RETURN(KeyPackageHeader h, ReadKeyPackageHeader(f));
+      if (kps_json) {
+        std::cout << Json{{"format", "volmgr key package"},
+                          {"version", h.version},
+                          {"volume_uuid", h.volume_uuid.ToString()},
+                          {"label", h.label},
+                          {"recovery_id", h.recovery_id.ToString()},
+                          {"created", TimeText(h.created_unix)}}
+                         .dump(2)
+                  << std::endl;
+        return Status::Ok();
+      }
+      std::printf(
+          "volmgr key package, version %u\n  Volume UUID:   %s\n"
+          "  Label:         %s\n  Recovery ID:   %s\n  Created:       %s\n"
+          "  (FVEK, geometry and data checksum are sealed under the "
+          "recovery password)\n",
+          h.version, h.volume_uuid.ToString().c_str(), h.label.c_str(),
+          h.recovery_id.ToString().c_str(), TimeText(h.created_unix).c_str());
+      return Status::Ok();
+    }();
+  });
+
+  // ---- check -------------------------------------------------------------
+  auto* ck = app.add_subcommand(
+      "check", "Report the health of both LUKS2 header copies (read-only)");
+  bool ck_json = false;
+  ck->add_option("DEVICE", device, "volume")->required();
+  ck->add_flag("--json", ck_json, "print JSON");
+  ck->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(HeaderReport rep, CheckHeader(device));
+      if (ck_json) {
+        std::cout << Json{{"device", device},
+                          {"healthy", rep.healthy()},
+                          {"usable", rep.usable()},
+                          {"primary", CopyJson(rep.primary)},
+                          {"secondary", CopyJson(rep.secondary)},
+                          {"findings", rep.findings}}
+                         .dump(2)
+                  << std::endl;
+      } else {
+        PrintCopy(rep.primary);
+        PrintCopy(rep.secondary);
+        for (const auto& f : rep.findings) std::printf("=> %s\n", f.c_str());
+        if (rep.healthy()) std::printf("=> both header copies are intact\n");
+      }
+      if (rep.healthy()) return Status::Ok();
+      if (!rep.primary.ok() || !rep.secondary.ok()) {
+        return CorruptionError(
+            std::string("header of ") + device + " is damaged (" +
+            (rep.usable() ? "one copy" : "both copies") + ")");
+      }
+      return Status::Ok();  // findings only (e.g. not a volmgr volume)
+    }();
+  });
+
+  // ---- restore -----------------------------------------------------------
+  auto* rs = app.add_subcommand(
+      "restore",
+      "Repair the header from its intact copy, or from a backup "
+      "(--from)");
+  std::string rs_from;
+  bool rs_force = false;
+  rs->add_option("DEVICE", device, "volume")->required();
+  rs->add_option("--from", rs_from,
+                 "header backup file (`volmgr header backup`)");
+  rs->add_flag("--force", rs_force,
+               "restore a backup even if it names another volume");
+  rs->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(HeaderReport rep, CheckHeader(device));
+      if (rs_from.empty()) {
+        if (rep.primary.ok() && rep.secondary.ok()) {
+          std::printf("Both header copies of %s are intact; nothing to do.\n",
+                      device.c_str());
+          return Status::Ok();
+        }
+        if (!rep.usable()) {
+          return CorruptionError("both header copies of " + device +
+                                 " are damaged: use --from BACKUP or "
+                                 "`volmgr-recover rebuild`");
+        }
+        VOLMGR_ASSIGN_OR_RETURN(volume::VolumeLock lock,
+                                volume::VolumeLock::Acquire(device));
+        crypt_device* cd = nullptr;
+        int rc = crypt_init(&cd, device.c_str());
+        if (rc < 0) return ErrnoToStatus(-rc, "opening " + device);
+        // crypt_repair rewrites the damaged LUKS2 copy from the intact one.
+        rc = crypt_repair(cd, CRYPT_LUKS2, nullptr);
+        crypt_free(cd);
+        if (rc < 0)
+          return ErrnoToStatus(-rc, "repairing the header of " + device);
+        VOLMGR_ASSIGN_OR_RETURN(HeaderReport after, CheckHeader(device));
+        if (!after.primary.ok() || !after.secondary.ok()) {
+          return CorruptionError("libcryptsetup's repair left a damaged copy");
+        }
+        std::printf("Repaired the %s header copy of %s from the %s copy.\n",
+                    rep.primary.ok() ? "secondary" : "primary", device.c_str(),
+                    rep.primary.ok() ? "primary" : "secondary");
+        return Status::Ok();
+      }
+      VOLMGR_ASSIGN_OR_RETURN(volume::LuksDevice backup,
+                              volume::LuksDevice::Load(rs_from));
+      // The UUID on the device, even if its JSON is damaged, from whichever
+      // copy still has its binary header.
+      std::string current;
+      for (const auto* c : {&rep.primary, &rep.secondary}) {
+        if (c->magic_ok && !c->uuid.empty()) current = c->uuid;
+      }
+      if (!current.empty() && current != backup.uuid() && !rs_force) {
+        return FailedPreconditionError(
+            "the backup " + rs_from + " is of volume " + backup.uuid() +
+            " but " + device + " holds volume " + current +
+            "; use --force if you really mean it");
+      }
+      VOLMGR_ASSIGN_OR_RETURN(volume::VolumeLock lock,
+                              volume::VolumeLock::Acquire(device));
+      VOLMGR_RETURN_IF_ERROR(
+          volume::LuksDevice::RestoreHeader(device, rs_from));
+      std::printf("Header of %s restored from %s (volume %s).\n",
+                  device.c_str(), rs_from.c_str(), backup.uuid().c_str());
+      return Status::Ok();
+    }();
+  });
+
+  // ---- rebuild -----------------------------------------------------------
+  auto* rb = app.add_subcommand(
+      "rebuild",
+      "Recreate a destroyed header from a key package (same key, "
+      "UUID and geometry; data untouched)");
+  std::string rb_pkg;
+  SecretSource rb_key;
+  bool rb_dry = false, rb_force = false;
+  rb->add_option("DEVICE", device, "volume")->required();
+  rb->add_option("--key-package", rb_pkg, "key package file")->required();
+  rb->add_option("--key-file", rb_key.file,
+                 "read the recovery password from FILE ('-' = stdin)");
+  rb->add_option("--key-fd", rb_key.fd,
+                 "read the recovery password from descriptor N");
+  rb->add_flag("--dry-run", rb_dry,
+               "check everything and show what would be "
+               "written; write nothing");
+  rb->add_flag("--force", rb_force,
+               "rebuild even if a header copy is still intact (drops every "
+               "other protector)");
+  rb->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(rb_pkg));
+      VOLMGR_ASSIGN_OR_RETURN(KeyPackageHeader h, ReadKeyPackageHeader(f));
+      VOLMGR_ASSIGN_OR_RETURN(
+          keys::RecoveryPassword rp,
+          ReadRecoveryPassword(
+              rb_key, "Recovery password " + h.recovery_id.ToString() + ": "));
+      VOLMGR_ASSIGN_OR_RETURN(KeyPackageSecret s, OpenKeyPackage(f, rp));
+      VOLMGR_ASSIGN_OR_RETURN(RebuildPlan plan,
+                              PlanRebuild(device, h, s, rb_force));
+      std::printf("%s %s for volume %s:\n",
+                  rb_dry ? "Would rebuild" : "Rebuilding", device.c_str(),
+                  h.volume_uuid.ToString().c_str());
+      for (const auto& c : plan.changes) std::printf("  %s\n", c.c_str());
+      if (rb_dry) {
+        std::printf("Dry run: nothing was written.\n");
+        return Status::Ok();
+      }
+      VOLMGR_RETURN_IF_ERROR(ExecuteRebuild(plan, h, s, rp));
+      std::printf(
+          "Done: %s opens again with recovery password %s (volmgr and "
+          "stock cryptsetup). Add your other protectors back with "
+          "`volmgr protector add`.\n",
+          device.c_str(), h.recovery_id.ToString().c_str());
+      return Status::Ok();
+    }();
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (!result) return 0;
+  if (!result->ok()) return Report(*result);
+  return 0;
+}
+
+}  // namespace
+}  // namespace volmgr::recover
+
+int main(int argc, char** argv) {
+  if (volmgr::Status s = volmgr::HardenProcess(); !s.ok()) {
+    std::fprintf(stderr, "volmgr-recover: %s\n", s.message().c_str());
+    return volmgr::ExitCodeFor(s.code());
+  }
+  volmgr::volume::SilenceCryptsetupDefaultLog();
+  return volmgr::recover::Run(argc, argv);
+}
