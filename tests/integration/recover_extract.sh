@@ -59,15 +59,11 @@ has "--resume"
 expect_vr 0 extract vol.img --to a.img --key-file pass --force -q
 
 step "4: --resume after SIGKILL equals an uninterrupted extract"
-new_volume big.img 400M
+new_volume big.img 800M
 fill_data big.img 16 8
 expect_vr 0 extract big.img --to full.img --key-file pass -q
-set +e
-timeout -s KILL 1 "$RECOVER" extract big.img --to part.img --key-file pass -q \
-  --threads 1 --chunk-mib 1 --checkpoint-interval 0 </dev/null >/dev/null 2>&1
-krc=$?
-set -e
-[[ $krc -eq 137 ]] || fail "the extract was not killed (exit $krc): make the image bigger"
+kill_after_checkpoint part.img big.img --key-file pass
+[[ $KILL_RC -eq 137 ]] || fail "the extract was not killed mid-way (exit $KILL_RC)"
 [[ -s part.img.volmgr-recover ]] || fail "no state file after the kill"
 DONE=$(jq .done_bytes part.img.volmgr-recover)
 [[ $DONE -gt 0 ]] || fail "no checkpoint before the kill"
@@ -80,10 +76,8 @@ expect_vr 5 extract big.img --to full.img --key-file pass --resume
 has "nothing to resume"
 
 step "5: a state file of another volume is refused, naming it"
-set +e
-timeout -s KILL 1 "$RECOVER" extract big.img --to other.img --key-file pass -q \
-  --threads 1 --chunk-mib 1 --checkpoint-interval 0 </dev/null >/dev/null 2>&1
-set -e
+kill_after_checkpoint other.img big.img --key-file pass
+[[ -s other.img.volmgr-recover ]] || fail "no state file after the kill"
 BIG_UUID=$(setsid -w "$VOLMGR" status big.img --json </dev/null | jq -r .uuid)
 expect_vr 5 extract vol.img --to other.img --key-file pass --resume
 has "belongs to an extract of volume $BIG_UUID"

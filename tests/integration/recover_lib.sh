@@ -10,6 +10,29 @@ if [[ -z $RECOVER || ! -x $RECOVER ]]; then
 fi
 
 
+# kill_after_checkpoint OUT ARGS...: run `volmgr-recover extract ARGS...
+# --to OUT` and SIGKILL it as soon as its state file records progress, so
+# the kill lands mid-extract however fast the machine is. Sets KILL_RC.
+kill_after_checkpoint() {
+  local out=$1 pid done_bytes i
+  shift
+  "$RECOVER" extract "$@" --to "$out" -q --threads 1 --chunk-mib 1 \
+    --checkpoint-interval 0 </dev/null >/dev/null 2>&1 &
+  pid=$!
+  for ((i = 0; i < 4000; i++)); do
+    done_bytes=$(jq -e .done_bytes "$out.volmgr-recover" 2>/dev/null || echo 0)
+    if ((done_bytes > 0)); then
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.005
+  done
+  set +e
+  wait "$pid"
+  KILL_RC=$?
+  set -e
+}
+
 # vr ARGS...: run volmgr-recover (no terminal, stdin /dev/null).
 vr() { run setsid -w "$RECOVER" "$@"; LAST_CMD="volmgr-recover $*"; }
 expect_vr() {

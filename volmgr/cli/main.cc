@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -45,6 +47,11 @@ Examples:
   volmgr open /dev/sdb data                   # prompts for passphrase or recovery password
   volmgr open /dev/sdb data --startup-key /media/usb/5d1c....BEK
   volmgr open disk.img data --key-file - < pass.txt
+  volmgr protector add /dev/sdb tpm --pin     # TPM+PIN, sealed to PCR 7
+  volmgr protector add /dev/sdb tpm --pcrs 0,2,4,7 --tcti swtpm:host=127.0.0.1,port=2321
+  volmgr open /dev/sdb data                   # TPM first; falls back if it refuses
+  volmgr suspend /dev/sdb --reboot-count 1    # before a firmware update
+  volmgr reseal /dev/sdb                      # after one, authorised by any protector
   volmgr status /dev/sdb --json
   volmgr protector add /dev/sdb startup-key --out /media/usb/sdb.BEK
   volmgr protector remove /dev/sdb 5d1c2a10
@@ -53,37 +60,160 @@ Examples:
   volmgr close data
 )";
 
+// The TCTI: --tcti, else $VOLMGR_TCTI, else (empty) device:/dev/tpmrm0.
+// Configuration, not a secret, so the environment is fine here.
+std::string ResolveTcti(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("VOLMGR_TCTI");
+  return env != nullptr ? env : "";
+}
+
 // Options shared by every command that unlocks an existing volume.
 struct UnlockOptions {
   SecretSource key;
   std::vector<std::string> startup_keys;
   std::string recovery_id;
+  SecretSource pin_source;  // --pin-file / --pin-fd
+  std::string tcti;
+  // The PIN once read or typed: kept for a reseal after the unlock.
+  std::optional<SecretBytes> pin;
+
+  Status LoadPin() {
+    if (pin || !pin_source.has()) return Status::Ok();
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes p, ReadSecret(pin_source, ""));
+    pin = std::move(p);
+    return Status::Ok();
+  }
+
+  volume::ResealRequest Reseal() const {
+    volume::ResealRequest r;
+    r.tcti = ResolveTcti(tcti);
+    r.pin = pin ? &*pin : nullptr;
+    r.startup_key_files = startup_keys;
+    return r;
+  }
 
   void AddTo(CLI::App* cmd) {
     cmd->add_option("--key-file", key.file,
                     "read the passphrase or recovery password from FILE "
                     "('-' = stdin; one trailing newline is ignored)");
-    cmd->add_option("--key-fd", key.fd,
-                    "read the passphrase or recovery password from descriptor N");
+    cmd->add_option(
+        "--key-fd", key.fd,
+        "read the passphrase or recovery password from descriptor N");
     cmd->add_option("--startup-key", startup_keys,
                     "unlock with this startup key file (.BEK)");
     cmd->add_option("--recovery-id", recovery_id,
                     "use only the recovery password with this ID (or its "
                     "first 8 characters)");
+    cmd->add_option("--pin-file", pin_source.file,
+                    "read the TPM PIN from FILE ('-' = stdin)");
+    cmd->add_option("--pin-fd", pin_source.fd,
+                    "read the TPM PIN from descriptor N");
+    cmd->add_option("--tcti", tcti,
+                    "how to reach the TPM (default $VOLMGR_TCTI, else "
+                    "device:/dev/tpmrm0; e.g. swtpm:host=127.0.0.1,port=2321)");
   }
 };
 
-// Gathers credentials and unlocks: startup keys first (they need no typing),
-// then the given key, then a prompt.
-StatusOr<volume::UnlockResult> Unlock(const Volume& vol, UnlockOptions& o) {
+// Whether an unlock may use the clear key of a suspended volume: `open`
+// uses it and counts the unlock; reseal/suspend use it without counting;
+// everything else needs a real protector.
+enum class ClearKeyUse { kNo, kCounted, kUncounted };
+
+void PrintResealOutcomes(const std::vector<volume::ResealOutcome>& out) {
+  for (const auto& o : out) {
+    if (o.status.ok()) {
+      std::fprintf(stderr, "volmgr: resealed TPM protector %s: %s\n",
+                   o.protector_id.c_str(), o.summary.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "volmgr: warning: TPM protector %s was not resealed: %s; "
+                   "run `volmgr reseal` once the cause is fixed\n",
+                   o.protector_id.c_str(), o.status.message().c_str());
+    }
+  }
+}
+
+// "volmgr: TPM refused: PCR 7 changed (sealed …, now …); falling back"
+void ReportTpmFallback(const std::vector<volume::UnlockFailure>& failures) {
+  for (const auto& f : failures) {
+    if (f.kind != "tpm") continue;
+    std::fprintf(stderr, "volmgr: %s; falling back\n",
+                 f.status.message().c_str());
+  }
+}
+
+bool HasTpmProtector(const Volume& vol, bool with_pin = false) {
+  return std::any_of(vol.protectors().begin(), vol.protectors().end(),
+                     [&](const protectors::ProtectorRecord& p) {
+                       return p.kind == "tpm" &&
+                              (!with_pin || p.params.value("pin", false));
+                     });
+}
+
+// Gathers credentials and unlocks: a suspended volume's clear key (if
+// `clear_key` allows), then the TPM and startup keys (no typing; a TPM PIN is
+// asked for when needed), then the given key or a prompt.
+StatusOr<volume::UnlockResult> Unlock(
+    Volume& vol, UnlockOptions& o, ClearKeyUse clear_key = ClearKeyUse::kNo) {
+  if (clear_key != ClearKeyUse::kNo && vol.clear_key()) {
+    VOLMGR_RETURN_IF_ERROR(o.LoadPin());
+    auto r =
+        vol.UnlockWithClearKey(clear_key == ClearKeyUse::kCounted, o.Reseal());
+    if (r.ok()) {
+      if (r->resumed) {
+        std::fprintf(stderr,
+                     "volmgr: that was the last unlock the suspension "
+                     "allowed: protection of %s is resumed\n",
+                     vol.device().c_str());
+        PrintResealOutcomes(r->resealed);
+      }
+      return std::move(r->unlock);
+    }
+    std::fprintf(stderr, "volmgr: warning: %s; trying the protectors\n",
+                 r.status().message().c_str());
+  }
   Credentials creds;
   creds.startup_key_files = o.startup_keys;
   if (!o.recovery_id.empty()) creds.recovery_id = o.recovery_id;
-  if (!creds.startup_key_files.empty() && !o.key.has()) {
-    auto r = vol.Unlock(creds);
-    if (r.ok() || !CanPrompt()) return r;
-  }
-  if (!o.key.has() && !CanPrompt()) {
+  creds.tcti = ResolveTcti(o.tcti);
+  VOLMGR_RETURN_IF_ERROR(o.LoadPin());
+  auto copy_pin = [&]() -> Status {
+    if (!o.pin) return Status::Ok();
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes p,
+                            SecretBytes::CopyOf(o.pin->Reveal()));
+    creds.pin = std::move(p);
+    return Status::Ok();
+  };
+  VOLMGR_RETURN_IF_ERROR(copy_pin());
+  const bool try_tpm = !creds.recovery_id && HasTpmProtector(vol);
+  if ((try_tpm || !creds.startup_key_files.empty()) && !o.key.has()) {
+    std::vector<volume::UnlockFailure> failures;
+    auto r = vol.Unlock(creds, &failures);
+    auto pin_needed = [&] {
+      return std::any_of(failures.begin(), failures.end(), [](const auto& f) {
+        return f.status.code() == StatusCode::kPinRequired;
+      });
+    };
+    if (!r.ok() && pin_needed() && !creds.pin && CanPrompt()) {
+      VOLMGR_ASSIGN_OR_RETURN(
+          SecretBytes pin, PromptSecret("TPM PIN for " + vol.device() + ": "));
+      o.pin = std::move(pin);
+      VOLMGR_RETURN_IF_ERROR(copy_pin());
+      failures.clear();
+      r = vol.Unlock(creds, &failures);
+    }
+    if (r.ok()) return r;
+    if (!CanPrompt()) {
+      if (r.status().code() == StatusCode::kPinRequired) {
+        return PinRequiredError(r.status().message() +
+                                "; pass it with --pin-file or --pin-fd");
+      }
+      return r;  // keeps the TPM's reason and exit code
+    }
+    ReportTpmFallback(failures);
+    creds.skip_tpm = true;
+  } else if (!o.key.has() && !CanPrompt()) {
     return FailedPreconditionError(
         "no credential given and no terminal to ask on: pass --key-file, "
         "--key-fd or --startup-key");
@@ -95,14 +225,20 @@ StatusOr<volume::UnlockResult> Unlock(const Volume& vol, UnlockOptions& o) {
   }
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, ReadSecret(o.key, prompt + ": "));
   creds.secrets.push_back(std::move(secret));
-  return vol.Unlock(creds);
+  std::vector<volume::UnlockFailure> failures;
+  auto r = vol.Unlock(creds, &failures);
+  // A TPM that refused before a key opened the volume: say so, since the
+  // next boot will need the key again until the TPM is resealed.
+  if (r.ok()) ReportTpmFallback(failures);
+  return r;
 }
 
 // Writes "Recovery ID / Recovery password" to a new file (mode 0400).
 Status SaveRecoveryPassword(const std::string& path,
                             const volume::NewProtector& p) {
-  std::string head = "volmgr recovery password\nVolume protector ID: " +
-                     p.record.id + "\nRecovery password: ";
+  std::string head =
+      "volmgr recovery password\nVolume protector ID: " + p.record.id +
+      "\nRecovery password: ";
   VOLMGR_ASSIGN_OR_RETURN(
       SecretBytes buf,
       SecretBytes::Allocate(0, head.size() + p.shown_secret->size() + 1));
@@ -118,8 +254,7 @@ Status SaveRecoveryPassword(const std::string& path,
 // Shows a new recovery password once, with its ID.
 Status ShowRecoveryPassword(const volume::NewProtector& p, bool json_mode) {
   if (json_mode) return Status::Ok();  // JSON callers get it in the document
-  std::printf(
-      "\nRecovery password (ID %s):\n\n    ", p.record.id.c_str());
+  std::printf("\nRecovery password (ID %s):\n\n    ", p.record.id.c_str());
   std::fflush(stdout);
   VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, *p.shown_secret));
   std::printf(
@@ -186,7 +321,8 @@ int Run(int argc, char** argv) {
   Argon2Flags fmt_argon2;
   format->add_option("DEVICE", spec.device, "block device or image file")
       ->required();
-  format->add_flag("--passphrase", want_passphrase, "add a passphrase protector");
+  format->add_flag("--passphrase", want_passphrase,
+                   "add a passphrase protector");
   format->add_option("--new-key-file", new_key.file,
                      "read the new passphrase from FILE instead of asking");
   format->add_option("--new-key-fd", new_key.fd,
@@ -198,8 +334,9 @@ int Run(int argc, char** argv) {
                    "do not create a recovery password (not recommended)");
   format->add_option("--recovery-password-file", recovery_file,
                      "also write the recovery password to this new file");
-  format->add_option("--sector-size", spec.sector_size,
-                     "encryption sector size: 4096 (default) or 512")
+  format
+      ->add_option("--sector-size", spec.sector_size,
+                   "encryption sector size: 4096 (default) or 512")
       ->check(CLI::IsMember({512, 4096}));
   format->add_option("--label", spec.label, "LUKS2 label");
   format->add_flag("--force", spec.force,
@@ -212,14 +349,16 @@ int Run(int argc, char** argv) {
       std::optional<SecretBytes> pass;
       if (want_passphrase || new_key.has()) {
         VOLMGR_ASSIGN_OR_RETURN(
-            pass, ReadSecret(new_key, "New passphrase for " + spec.device + ": ",
-                             /*confirm=*/true));
+            pass,
+            ReadSecret(new_key, "New passphrase for " + spec.device + ": ",
+                       /*confirm=*/true));
         spec.passphrase = &*pass;
       }
       spec.recovery_password = !no_recovery;
       spec.argon2 = fmt_argon2.Params();
       if (!recovery_file.empty() && access(recovery_file.c_str(), F_OK) == 0) {
-        return AlreadyExistsError(recovery_file + " exists; volmgr never "
+        return AlreadyExistsError(recovery_file +
+                                  " exists; volmgr never "
                                   "overwrites a key file");
       }
       VOLMGR_ASSIGN_OR_RETURN(volume::FormatResult r, Volume::Format(spec));
@@ -233,7 +372,8 @@ int Run(int argc, char** argv) {
       if (json_mode) {
         nlohmann::json doc = {{"device", spec.device}, {"uuid", r.uuid}};
         nlohmann::json prot = nlohmann::json::array();
-        for (const auto& p : r.protectors) prot.push_back(ProtectorJson(p.record));
+        for (const auto& p : r.protectors)
+          prot.push_back(ProtectorJson(p.record));
         doc["protectors"] = prot;
         if (rp) doc["recovery_id"] = rp->record.id;
         return PrintJsonWithSecret(doc, rp ? &*rp->shown_secret : nullptr);
@@ -241,10 +381,9 @@ int Run(int argc, char** argv) {
       std::printf("Formatted %s as a volmgr volume (UUID %s), AES-256-XTS.\n",
                   spec.device.c_str(), r.uuid.c_str());
       for (const auto& p : r.protectors) {
-        std::printf("  protector %s  %s\n", p.record.id.c_str(),
-                    protectors::FindHandler(p.record.kind)
-                        ->Describe(p.record)
-                        .c_str());
+        std::printf(
+            "  protector %s  %s\n", p.record.id.c_str(),
+            protectors::FindHandler(p.record.kind)->Describe(p.record).c_str());
       }
       if (rp) VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(*rp, json_mode));
       return Status::Ok();
@@ -274,16 +413,21 @@ int Run(int argc, char** argv) {
                      "only check that the credential unlocks; map nothing");
   open_cmd->callback([&] {
     result = [&]() -> Status {
-      if (!test_only && name.empty()) return InvalidArgumentError("NAME is empty");
+      if (!test_only && name.empty())
+        return InvalidArgumentError("NAME is empty");
       VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
       for (const auto& w : vol.warnings()) {
         std::fprintf(stderr, "volmgr: warning: %s\n", w.c_str());
       }
-      VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, unlock));
+      VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u,
+                              Unlock(vol, unlock, ClearKeyUse::kCounted));
       const auto* h = protectors::FindHandler(u.used.kind);
+      const std::string used_name = h != nullptr
+                                        ? std::string(h->display_name())
+                                        : "clear key (protection suspended)";
       if (test_only) {
         std::printf("%s unlocks with protector %s (%s).\n", device.c_str(),
-                    u.used.id.c_str(), std::string(h->display_name()).c_str());
+                    u.used.id.c_str(), used_name.c_str());
         return Status::Ok();
       }
       act.no_read_workqueue = !read_wq;
@@ -291,8 +435,7 @@ int Run(int argc, char** argv) {
       VOLMGR_RETURN_IF_ERROR(vol.Activate(name, u.vmk, act));
       if (isatty(STDOUT_FILENO)) {
         std::printf("Unlocked %s with its %s; data at /dev/mapper/%s\n",
-                    device.c_str(), std::string(h->display_name()).c_str(),
-                    name.c_str());
+                    device.c_str(), used_name.c_str(), name.c_str());
       }
       return Status::Ok();
     }();
@@ -306,9 +449,10 @@ int Run(int argc, char** argv) {
       [&] { result = volume::LuksDevice::Deactivate(close_name); });
 
   // ---- status ------------------------------------------------------------
-  auto* status_cmd = app.add_subcommand(
-      "status", "Show a volume (or every open one): size, encryption, "
-                "protectors, lock state");
+  auto* status_cmd =
+      app.add_subcommand("status",
+                         "Show a volume (or every open one): size, encryption, "
+                         "protectors, lock state");
   std::string target;
   bool status_json = false;
   status_cmd->add_option("TARGET", target,
@@ -360,16 +504,35 @@ int Run(int argc, char** argv) {
   auto* prot = app.add_subcommand("protector", "Manage key protectors");
   prot->require_subcommand(1);
   auto* padd = prot->add_subcommand(
-      "add", "Add a protector (KIND: passphrase, recovery-password, "
-             "startup-key); unlock with an existing one");
-  std::string kind, out_file, description;
+      "add",
+      "Add a protector (KIND: passphrase, recovery-password, "
+      "startup-key, tpm); unlock with an existing one");
+  std::string kind, out_file, description, tpm_sk_out;
   UnlockOptions add_unlock;
-  SecretSource add_new_key;
+  SecretSource add_new_key, add_new_pin;
   Argon2Flags add_argon2;
+  bool add_pin = false;
+  std::vector<uint32_t> add_pcrs;
   padd->add_option("DEVICE", device, "volume")->required();
-  padd->add_option("KIND", kind, "passphrase | recovery-password | startup-key")
+  padd->add_option("KIND", kind,
+                   "passphrase | recovery-password | startup-key | tpm")
       ->required()
-      ->check(CLI::IsMember({"passphrase", "recovery-password", "startup-key"}));
+      ->check(CLI::IsMember(
+          {"passphrase", "recovery-password", "startup-key", "tpm"}));
+  padd->add_flag("--pin", add_pin,
+                 "tpm: TPM+PIN, asks for the new PIN (6+ characters; wrong "
+                 "PINs count towards the TPM's lockout)");
+  padd->add_option("--new-pin-file", add_new_pin.file,
+                   "tpm: read the new PIN from FILE (implies --pin)");
+  padd->add_option("--new-pin-fd", add_new_pin.fd,
+                   "tpm: read the new PIN from descriptor N (implies --pin)");
+  padd->add_option("--startup-key-out", tpm_sk_out,
+                   "tpm: TPM+startup key, writing the new key to this file "
+                   "(or DIR/<ID>.BEK)");
+  padd->add_option("--pcrs", add_pcrs,
+                   "tpm: PCRs to seal to, sha256 bank (default 7)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 23));
   padd->add_option("--out", out_file,
                    "startup-key: new key file; recovery-password: also write "
                    "it to this new file");
@@ -386,10 +549,27 @@ int Run(int argc, char** argv) {
       if (kind == "startup-key" && out_file.empty()) {
         return InvalidArgumentError("startup-key needs --out FILE");
       }
-      struct stat st{};
+      if (kind != "tpm" && (add_pin || add_new_pin.has() ||
+                            !tpm_sk_out.empty() || !add_pcrs.empty())) {
+        return InvalidArgumentError(
+            "--pin, --new-pin-*, --startup-key-out and --pcrs are for tpm");
+      }
+      if (kind == "tpm" && !out_file.empty()) {
+        return InvalidArgumentError(
+            "tpm writes no file with --out; for TPM+startup key use "
+            "--startup-key-out FILE|DIR");
+      }
+      struct stat st {};
       if (!out_file.empty() && stat(out_file.c_str(), &st) == 0 &&
           !(kind == "startup-key" && S_ISDIR(st.st_mode))) {
-        return AlreadyExistsError(out_file + " exists; volmgr never "
+        return AlreadyExistsError(out_file +
+                                  " exists; volmgr never "
+                                  "overwrites a key file");
+      }
+      if (!tpm_sk_out.empty() && stat(tpm_sk_out.c_str(), &st) == 0 &&
+          !S_ISDIR(st.st_mode)) {
+        return AlreadyExistsError(tpm_sk_out +
+                                  " exists; volmgr never "
                                   "overwrites a key file");
       }
       VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
@@ -400,12 +580,23 @@ int Run(int argc, char** argv) {
         VOLMGR_ASSIGN_OR_RETURN(
             pass, ReadSecret(add_new_key, "New passphrase: ", true));
       }
+      std::optional<SecretBytes> new_pin;
+      if (kind == "tpm" && (add_pin || add_new_pin.has())) {
+        VOLMGR_ASSIGN_OR_RETURN(new_pin,
+                                ReadSecret(add_new_pin, "New TPM PIN: ", true));
+      }
       VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, add_unlock));
       protectors::CreateRequest req;
       req.description = description;
       req.passphrase = pass ? &*pass : nullptr;
       req.argon2 = add_argon2.Params();
       if (kind == "startup-key") req.startup_key_file = out_file;
+      if (kind == "tpm") {
+        req.startup_key_file = tpm_sk_out;
+        req.pcrs = add_pcrs;
+        req.pin = new_pin ? &*new_pin : nullptr;
+        req.tcti = ResolveTcti(add_unlock.tcti);
+      }
       VOLMGR_ASSIGN_OR_RETURN(volume::NewProtector np,
                               vol.AddProtector(u.vmk, kind, req));
       if (kind == "recovery-password" && !out_file.empty()) {
@@ -418,7 +609,8 @@ int Run(int argc, char** argv) {
       }
       std::printf("Added protector %s  %s\n", np.record.id.c_str(),
                   protectors::FindHandler(kind)->Describe(np.record).c_str());
-      if (np.shown_secret) VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(np, false));
+      if (np.shown_secret)
+        VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(np, false));
       return Status::Ok();
     }();
   });
@@ -461,7 +653,8 @@ int Run(int argc, char** argv) {
   });
 
   // ---- recovery-password rotate -----------------------------------------
-  auto* rp = app.add_subcommand("recovery-password", "Manage recovery passwords");
+  auto* rp =
+      app.add_subcommand("recovery-password", "Manage recovery passwords");
   rp->require_subcommand(1);
   auto* rot = rp->add_subcommand(
       "rotate", "Replace a recovery password by a new one (after it was used)");
@@ -491,8 +684,126 @@ int Run(int argc, char** argv) {
     }();
   });
 
+  // ---- reseal / suspend / resume (TPM) ---------------------------------
+  auto* reseal_cmd = app.add_subcommand(
+      "reseal",
+      "Re-bind the TPM protectors to the current PCR values (after "
+      "a firmware, boot loader or kernel update); authorised by any "
+      "protector");
+  UnlockOptions reseal_unlock;
+  std::vector<uint32_t> reseal_pcrs;
+  reseal_cmd->add_option("DEVICE", device, "volume")->required();
+  reseal_cmd
+      ->add_option("--pcrs", reseal_pcrs,
+                   "seal to these PCRs instead of each protector's own")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 23));
+  reseal_unlock.AddTo(reseal_cmd);
+  reseal_cmd->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      if (!HasTpmProtector(vol)) {
+        return NotFoundError(device + " has no TPM protector to reseal");
+      }
+      VOLMGR_ASSIGN_OR_RETURN(
+          volume::UnlockResult u,
+          Unlock(vol, reseal_unlock, ClearKeyUse::kUncounted));
+      // A TPM+PIN protector is sealed again with its PIN: ask for it unless
+      // it was given (or typed for the unlock).
+      if (HasTpmProtector(vol, /*with_pin=*/true) && !reseal_unlock.pin &&
+          CanPrompt()) {
+        VOLMGR_ASSIGN_OR_RETURN(
+            SecretBytes pin,
+            ReadSecret({}, "PIN of the TPM+PIN protector (unchanged): ",
+                       /*confirm=*/true));
+        reseal_unlock.pin = std::move(pin);
+      }
+      volume::ResealRequest req = reseal_unlock.Reseal();
+      req.pcrs = reseal_pcrs;
+      VOLMGR_ASSIGN_OR_RETURN(std::vector<volume::ResealOutcome> out,
+                              vol.Reseal(u.vmk, req));
+      PrintResealOutcomes(out);
+      for (const auto& o : out) {
+        if (!o.status.ok()) return o.status;
+      }
+      return Status::Ok();
+    }();
+  });
+
+  auto* suspend_cmd = app.add_subcommand(
+      "suspend",
+      "Suspend protection (BitLocker's suspend): the volume key "
+      "is kept in clear, so the next N unlocks need nothing; then "
+      "the TPM protectors are resealed and the clear key removed");
+  UnlockOptions suspend_unlock;
+  uint32_t reboot_count = 1;
+  suspend_cmd->add_option("DEVICE", device, "volume")->required();
+  suspend_cmd->add_option("--reboot-count", reboot_count,
+                          "unlocks to allow (default 1; 0 = until `volmgr "
+                          "resume`)");
+  suspend_unlock.AddTo(suspend_cmd);
+  suspend_cmd->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      VOLMGR_ASSIGN_OR_RETURN(
+          volume::UnlockResult u,
+          Unlock(vol, suspend_unlock, ClearKeyUse::kUncounted));
+      VOLMGR_RETURN_IF_ERROR(vol.Suspend(u.vmk, reboot_count));
+      if (reboot_count == 0) {
+        std::printf(
+            "Protection of %s is suspended until `volmgr resume`: "
+            "anyone with the disk can read it.\n",
+            device.c_str());
+      } else {
+        std::printf(
+            "Protection of %s is suspended for the next %u "
+            "unlock(s); then the TPM protectors are resealed.\n",
+            device.c_str(), reboot_count);
+      }
+      return Status::Ok();
+    }();
+  });
+
+  auto* resume_cmd = app.add_subcommand(
+      "resume",
+      "Resume protection: reseal the TPM protectors to the current "
+      "PCRs, then remove the clear key");
+  UnlockOptions resume_opts;
+  resume_cmd->add_option("DEVICE", device, "volume")->required();
+  resume_cmd->add_option("--pin-file", resume_opts.pin_source.file,
+                         "PIN of a TPM+PIN protector, to reseal it");
+  resume_cmd->add_option("--pin-fd", resume_opts.pin_source.fd,
+                         "the same from descriptor N");
+  resume_cmd->add_option("--startup-key", resume_opts.startup_keys,
+                         "startup key of a TPM+startup key protector, to "
+                         "reseal it");
+  resume_cmd->add_option("--tcti", resume_opts.tcti,
+                         "how to reach the TPM (default $VOLMGR_TCTI, else "
+                         "device:/dev/tpmrm0)");
+  resume_cmd->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+      VOLMGR_RETURN_IF_ERROR(resume_opts.LoadPin());
+      if (vol.clear_key() && HasTpmProtector(vol, /*with_pin=*/true) &&
+          !resume_opts.pin && CanPrompt()) {
+        VOLMGR_ASSIGN_OR_RETURN(
+            SecretBytes pin,
+            ReadSecret({}, "PIN of the TPM+PIN protector (unchanged): ",
+                       /*confirm=*/true));
+        resume_opts.pin = std::move(pin);
+      }
+      VOLMGR_ASSIGN_OR_RETURN(std::vector<volume::ResealOutcome> out,
+                              vol.Resume(resume_opts.Reseal()));
+      PrintResealOutcomes(out);
+      std::printf("Protection of %s is resumed; the clear key is removed.\n",
+                  device.c_str());
+      return Status::Ok();
+    }();
+  });
+
   // ---- header backup|restore --------------------------------------------
-  auto* hdr = app.add_subcommand("header", "Back up or restore the LUKS2 header");
+  auto* hdr =
+      app.add_subcommand("header", "Back up or restore the LUKS2 header");
   hdr->require_subcommand(1);
   auto* hb = hdr->add_subcommand("backup", "Write the header to FILE");
   std::string hfile;
@@ -505,10 +816,11 @@ int Run(int argc, char** argv) {
       }
       VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
       VOLMGR_RETURN_IF_ERROR(vol.luks().HeaderBackup(hfile));
-      std::printf("Header of %s (UUID %s) saved to %s.\nIt holds the "
-                  "protectors as they are now: keep it as safe as the "
-                  "recovery password.\n",
-                  device.c_str(), vol.uuid().c_str(), hfile.c_str());
+      std::printf(
+          "Header of %s (UUID %s) saved to %s.\nIt holds the "
+          "protectors as they are now: keep it as safe as the "
+          "recovery password.\n",
+          device.c_str(), vol.uuid().c_str(), hfile.c_str());
       return Status::Ok();
     }();
   });
@@ -526,10 +838,10 @@ int Run(int argc, char** argv) {
                               volume::VolumeLock::Acquire(device));
       auto current = volume::LuksDevice::Load(device);
       if (current.ok() && current->uuid() != backup.uuid() && !restore_force) {
-        return FailedPreconditionError(
-            "the backup is of volume " + backup.uuid() + " but " + device +
-            " holds volume " + current->uuid() +
-            "; use --force if you really mean it");
+        return FailedPreconditionError("the backup is of volume " +
+                                       backup.uuid() + " but " + device +
+                                       " holds volume " + current->uuid() +
+                                       "; use --force if you really mean it");
       }
       if (!current.ok() && current.status().code() == StatusCode::kNotFound) {
         return current.status();

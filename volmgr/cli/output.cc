@@ -35,12 +35,30 @@ nlohmann::json ProtectorJson(const protectors::ProtectorRecord& p) {
           {"summary", h ? h->Describe(p) : p.kind}};
 }
 
+namespace {
+
+// "on", "off", or BitLocker's "suspended" while a clear key exists.
+std::string ProtectionText(const volume::Volume& vol) {
+  if (const auto& ck = vol.clear_key()) {
+    if (ck->remaining == 0) return "suspended until resume";
+    return "suspended (" + std::to_string(ck->remaining) + " unlock" +
+           (ck->remaining == 1 ? "" : "s") + " left)";
+  }
+  return vol.protectors().empty() ? "off" : "on";
+}
+
+}  // namespace
+
 nlohmann::json VolumeJson(const volume::Volume& vol) {
   const auto& l = vol.luks();
   nlohmann::json prot = nlohmann::json::array();
   for (const auto& p : vol.protectors()) prot.push_back(ProtectorJson(p));
   auto mappings = vol.ActiveMappingNames();
   auto payload = l.payload_bytes();
+  const auto& ck = vol.clear_key();
+  nlohmann::json unlocks_left =
+      nullptr;  // null: not suspended, or until resume
+  if (ck && ck->remaining > 0) unlocks_left = ck->remaining;
   return {
       {"device", vol.device()},
       {"uuid", vol.uuid()},
@@ -51,7 +69,9 @@ nlohmann::json VolumeJson(const volume::Volume& vol) {
       {"sector_size", l.sector_size()},
       {"data_offset_bytes", l.data_offset_bytes()},
       {"size_bytes", payload.ok() ? *payload : 0},
-      {"protection", vol.protectors().empty() ? "off" : "on"},
+      {"protection",
+       ck ? "suspended" : (vol.protectors().empty() ? "off" : "on")},
+      {"unlocks_left", unlocks_left},
       {"lock_state", mappings.empty() ? "locked" : "unlocked"},
       {"mappings", mappings},
       {"protectors", prot},
@@ -75,7 +95,7 @@ std::string VolumeText(const volume::Volume& vol) {
   row("Encryption method:",
       l.cipher_spec() + ", " + std::to_string(l.volume_key_bits()) +
           "-bit key, " + std::to_string(l.sector_size()) + "-byte sectors");
-  row("Protection:", vol.protectors().empty() ? "off" : "on");
+  row("Protection:", ProtectionText(vol));
   std::string lock = "locked";
   if (!mappings.empty()) {
     lock = "unlocked as";

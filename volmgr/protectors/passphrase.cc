@@ -33,7 +33,8 @@ class PassphraseProtector final : public ProtectorHandler {
     Status last = AuthFailedError("no passphrase given");
     for (const SecretBytes& secret : c.secrets) {
       VOLMGR_ASSIGN_OR_RETURN(
-          SecretBytes kek, crypto::DeriveArgon2id(secret, p.salt, p.argon2, 32));
+          SecretBytes kek,
+          crypto::DeriveArgon2id(secret, p.salt, p.argon2, 32));
       auto vmk = UnwrapVmkFrom(r, kek, b);
       if (vmk.ok() || vmk.status().code() != StatusCode::kAuthFailed) {
         return vmk;
@@ -72,8 +73,8 @@ class PassphraseProtector final : public ProtectorHandler {
                          {"memory_kib", a.memory_kib},
                          {"parallelism", a.parallelism},
                          {"salt", ToBase64(salt)}};
-    VOLMGR_ASSIGN_OR_RETURN(SecretBytes kek,
-                            crypto::DeriveArgon2id(*req.passphrase, salt, a, 32));
+    VOLMGR_ASSIGN_OR_RETURN(
+        SecretBytes kek, crypto::DeriveArgon2id(*req.passphrase, salt, a, 32));
     VOLMGR_RETURN_IF_ERROR(WrapVmkInto(out.record, kek, vmk, b));
     return out;
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "volmgr/base/clock.h"
 #include "volmgr/base/uuid.h"
 
 namespace volmgr::protectors {
@@ -21,15 +22,6 @@ Registry() {
       new std::map<std::string, std::unique_ptr<ProtectorHandler>,
                    std::less<>>();
   return *registry;
-}
-
-std::string NowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace
@@ -165,9 +157,20 @@ StatusOr<ProtectorRecord> NewRecord(std::string_view kind, int version,
   r.kind = std::string(kind);
   r.version = version;
   r.id = id.ToString();
-  r.created = NowRfc3339();
+  r.created = NowRfc3339Utc();
   r.description = std::move(description);
   return r;
+}
+
+StatusOr<std::vector<uint8_t>> SaltParam(const ProtectorRecord& record,
+                                         size_t size) {
+  Status bad = CorruptionError(record.kind + " protector " + record.id +
+                               ": malformed parameters");
+  auto it = record.params.find("salt");
+  if (it == record.params.end() || !it->is_string()) return bad;
+  auto salt = FromBase64(it->get<std::string>());
+  if (!salt.ok() || salt->size() != size) return bad;
+  return salt;
 }
 
 std::string ToBase64(std::span<const uint8_t> bytes) {

@@ -57,6 +57,16 @@ struct Credentials {
   std::vector<SecretBytes> secrets;
   std::vector<std::string> startup_key_files;
   std::optional<std::string> recovery_id;  // only this recovery protector
+  // TPM protectors: the PIN of a TPM+PIN protector (never a passphrase: a
+  // wrong PIN counts towards the TPM's dictionary-attack lockout), and the
+  // TCTI to reach the TPM (configuration, not a secret; empty means
+  // tpm::kDefaultTcti, device:/dev/tpmrm0).
+  std::optional<SecretBytes> pin;
+  std::string tcti;
+  // Set once the TPM protectors were tried in this unlock, so a fallback to
+  // other protectors does not ask the TPM again (and does not count a wrong
+  // PIN twice).
+  bool skip_tpm = false;
 };
 
 // What a new protector binds to.
@@ -68,8 +78,20 @@ struct Binding {
 struct CreateRequest {
   std::string description;
   const SecretBytes* passphrase = nullptr;  // passphrase kind
-  std::string startup_key_file;             // startup-key kind: file to write
-  crypto::Argon2Params argon2{};            // passphrase kind; 0s: calibrate
+  // startup-key kind, and tpm kind for TPM+startup key: the file to write.
+  std::string startup_key_file;
+  crypto::Argon2Params argon2{};  // passphrase kind; 0s: calibrate
+  // tpm kind: PCRs to seal to (empty: the default set, docs/SECURITY.md),
+  // the new PIN for TPM+PIN, and the TCTI (empty: device:/dev/tpmrm0).
+  std::vector<uint32_t> pcrs;
+  const SecretBytes* pin = nullptr;
+  std::string tcti;
+  // tpm kind, reseal: re-create this protector in place (same ID,
+  // description, creation time, PIN and startup-key requirement). A PIN
+  // protector needs `pin`; a startup-key one reads its existing key from
+  // `startup_key_files` (the file is not rewritten, its ID stays valid).
+  const ProtectorRecord* reseal = nullptr;
+  std::vector<std::string> startup_key_files;
 };
 
 struct CreateResult {
@@ -121,9 +143,11 @@ class HandlerRegistration {
   explicit HandlerRegistration(std::unique_ptr<ProtectorHandler> handler);
 };
 
-#define VOLMGR_REGISTER_PROTECTOR(Type)                              \
-  static const ::volmgr::protectors::HandlerRegistration             \
-      volmgr_registration_##Type{std::make_unique<Type>()}
+#define VOLMGR_REGISTER_PROTECTOR(Type)                  \
+  static const ::volmgr::protectors::HandlerRegistration \
+      volmgr_registration_##Type {                       \
+    std::make_unique<Type>()                             \
+  }
 
 // Shared by handlers: the AES-GCM binding for a protector's wrapped VMK.
 crypto::WrapContext VmkWrapContext(const ProtectorRecord& record,
@@ -140,6 +164,11 @@ StatusOr<SecretBytes> UnwrapVmkFrom(const ProtectorRecord& record,
 // Fresh record skeleton: new UUID, creation time now, given kind/version.
 StatusOr<ProtectorRecord> NewRecord(std::string_view kind, int version,
                                     std::string description);
+
+// params["salt"] decoded; kCorruption ("<kind> protector <id>: malformed
+// parameters") unless it is base64 of exactly `size` bytes.
+StatusOr<std::vector<uint8_t>> SaltParam(const ProtectorRecord& record,
+                                         size_t size);
 
 // Base64 helpers for binary params (salts).
 std::string ToBase64(std::span<const uint8_t> bytes);

@@ -9,8 +9,9 @@
 //    admin with only a live USB can recover the data.
 // Token params: {"salt": base64 32 bytes}; the protector ID is the recovery
 // ID. docs/FORMAT.md "volmgr-recovery-password".
-#include "volmgr/base/uuid.h"
 #include "volmgr/keys/recovery_password.h"
+
+#include "volmgr/base/uuid.h"
 #include "volmgr/protectors/protector.h"
 
 namespace volmgr::protectors {
@@ -38,12 +39,10 @@ class RecoveryPasswordProtector final : public ProtectorHandler {
  public:
   std::string_view kind() const override { return "recovery-password"; }
   int version() const override { return 1; }
-  std::string_view display_name() const override {
-    return "recovery password";
-  }
+  std::string_view display_name() const override { return "recovery password"; }
 
   Status Validate(const ProtectorRecord& r) const override {
-    VOLMGR_RETURN_IF_ERROR(SaltOf(r).status());
+    VOLMGR_RETURN_IF_ERROR(SaltParam(r, kSaltBytes).status());
     if (!Uuid::Parse(r.id).ok()) {
       return CorruptionError("recovery password protector has a bad ID");
     }
@@ -65,7 +64,8 @@ class RecoveryPasswordProtector final : public ProtectorHandler {
   StatusOr<SecretBytes> UnwrapVmk(const ProtectorRecord& r,
                                   const Credentials& c,
                                   const Binding& b) const override {
-    VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> salt, SaltOf(r));
+    VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> salt,
+                            SaltParam(r, kSaltBytes));
     VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(r.id));
     Status last = AuthFailedError("no recovery password given");
     for (const SecretBytes& secret : c.secrets) {
@@ -77,8 +77,10 @@ class RecoveryPasswordProtector final : public ProtectorHandler {
       if (vmk.ok() || vmk.status().code() != StatusCode::kAuthFailed) {
         return vmk;
       }
-      last = AuthFailedError("the recovery password does not match recovery "
-                             "ID " + r.id);
+      last = AuthFailedError(
+          "the recovery password does not match recovery "
+          "ID " +
+          r.id);
     }
     return last;
   }
@@ -124,18 +126,6 @@ class RecoveryPasswordProtector final : public ProtectorHandler {
       }
     }
     return given.size() >= 8;
-  }
-
- private:
-  static StatusOr<std::vector<uint8_t>> SaltOf(const ProtectorRecord& r) {
-    auto bad = CorruptionError("recovery password protector " + r.id +
-                               ": malformed parameters");
-    if (!r.params.contains("salt") || !r.params["salt"].is_string()) {
-      return bad;
-    }
-    auto salt = FromBase64(r.params["salt"].get<std::string>());
-    if (!salt.ok() || salt->size() != kSaltBytes) return bad;
-    return salt;
   }
 };
 

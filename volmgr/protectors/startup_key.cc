@@ -5,28 +5,20 @@
 // File layout (56 bytes, docs/FORMAT.md "Startup key file"):
 //   "VMGRSK01" (8) || protector ID (16, UUID bytes) || key (32)
 // The ID lets volmgr say which protector a file belongs to.
-#include "volmgr/base/secret_io.h"
 #include "volmgr/base/uuid.h"
 #include "volmgr/crypto/hkdf.h"
 #include "volmgr/protectors/protector.h"
-
-#include <sys/stat.h>
-
-#include <cstring>
+#include "volmgr/protectors/startup_key_file.h"
 
 namespace volmgr::protectors {
 namespace {
 
 constexpr size_t kSaltBytes = 32;
-constexpr std::string_view kMagic = "VMGRSK01";
-constexpr size_t kKeyBytes = 32;
-constexpr size_t kFileBytes = 8 + 16 + kKeyBytes;
 constexpr std::string_view kInfo = "volmgr startup-key v1";
 
 StatusOr<SecretBytes> DeriveKek(const SecretBytes& file,
-                                std::span<const uint8_t> salt,
-                                const Uuid& id) {
-  VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, file.Slice(24, kKeyBytes));
+                                std::span<const uint8_t> salt, const Uuid& id) {
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, StartupKeyOf(file));
   std::vector<uint8_t> info(kInfo.begin(), kInfo.end());
   info.insert(info.end(), id.bytes().begin(), id.bytes().end());
   return crypto::HkdfSha256(key, salt, info, 32);
@@ -39,7 +31,7 @@ class StartupKeyProtector final : public ProtectorHandler {
   std::string_view display_name() const override { return "startup key"; }
 
   Status Validate(const ProtectorRecord& r) const override {
-    return SaltOf(r).status();
+    return SaltParam(r, kSaltBytes).status();
   }
 
   bool CanTry(const ProtectorRecord&, const Credentials& c) const override {
@@ -49,26 +41,13 @@ class StartupKeyProtector final : public ProtectorHandler {
   StatusOr<SecretBytes> UnwrapVmk(const ProtectorRecord& r,
                                   const Credentials& c,
                                   const Binding& b) const override {
-    VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> salt, SaltOf(r));
+    VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> salt,
+                            SaltParam(r, kSaltBytes));
     VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(r.id));
-    Status last = NotFoundError("no startup key file given");
-    for (const std::string& path : c.startup_key_files) {
-      auto file = ReadSecretFile(path, 4096);
-      if (!file.ok()) return file.status();
-      auto bytes = file->Reveal();
-      if (bytes.size() != kFileBytes ||
-          std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
-        return InvalidArgumentError(path + " is not a volmgr startup key");
-      }
-      if (std::memcmp(bytes.data() + 8, id.bytes().data(), 16) != 0) {
-        last = NotFoundError(path + " is the startup key of another "
-                             "protector, not " + r.id);
-        continue;
-      }
-      VOLMGR_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(*file, salt, id));
-      return UnwrapVmkFrom(r, kek, b);
-    }
-    return last;
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes file,
+                            ReadStartupKey(c.startup_key_files, id, r.id));
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(file, salt, id));
+    return UnwrapVmkFrom(r, kek, b);
   }
 
   StatusOr<CreateResult> Create(const SecretBytes& vmk,
@@ -81,14 +60,7 @@ class StartupKeyProtector final : public ProtectorHandler {
     VOLMGR_ASSIGN_OR_RETURN(out.record,
                             NewRecord(kind(), version(), req.description));
     VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(out.record.id));
-    VOLMGR_ASSIGN_OR_RETURN(SecretBytes file, SecretBytes::Allocate(kFileBytes));
-    {
-      auto f = file.RevealMutable();
-      std::memcpy(f.data(), kMagic.data(), kMagic.size());
-      std::memcpy(f.data() + 8, id.bytes().data(), 16);
-      VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Random(kKeyBytes));
-      std::memcpy(f.data() + 24, key.Reveal().data(), kKeyBytes);
-    }
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes file, NewStartupKeyFile(id));
     VOLMGR_ASSIGN_OR_RETURN(SecretBytes salt_bytes,
                             SecretBytes::Random(kSaltBytes));
     std::vector<uint8_t> salt(salt_bytes.Reveal().begin(),
@@ -98,12 +70,9 @@ class StartupKeyProtector final : public ProtectorHandler {
     VOLMGR_RETURN_IF_ERROR(WrapVmkInto(out.record, kek, vmk, b));
     // Written before the token: if the file cannot be written, nothing on
     // the volume has changed. A directory gets BitLocker's "<ID>.BEK".
-    std::string path = req.startup_key_file;
-    struct stat st{};
-    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      path += "/" + out.record.id + ".BEK";
-    }
-    VOLMGR_RETURN_IF_ERROR(WriteNewSecretFile(path, file, 0400));
+    VOLMGR_ASSIGN_OR_RETURN(
+        std::string path,
+        WriteStartupKeyFile(req.startup_key_file, out.record.id, file));
     out.record.params["file_hint"] = path.substr(path.find_last_of('/') + 1);
     return out;
   }
@@ -111,18 +80,6 @@ class StartupKeyProtector final : public ProtectorHandler {
   std::string Describe(const ProtectorRecord& r) const override {
     std::string hint = r.params.value("file_hint", "");
     return "startup key" + (hint.empty() ? "" : ", file " + hint);
-  }
-
- private:
-  static StatusOr<std::vector<uint8_t>> SaltOf(const ProtectorRecord& r) {
-    auto bad = CorruptionError("startup-key protector " + r.id +
-                               ": malformed parameters");
-    if (!r.params.contains("salt") || !r.params["salt"].is_string()) {
-      return bad;
-    }
-    auto salt = FromBase64(r.params["salt"].get<std::string>());
-    if (!salt.ok() || salt->size() != kSaltBytes) return bad;
-    return salt;
   }
 };
 

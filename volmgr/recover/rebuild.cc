@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "volmgr/base/clock.h"
 #include "volmgr/protectors/protector.h"
 #include "volmgr/recover/data_io.h"
 #include "volmgr/recover/header_check.h"
@@ -20,15 +21,6 @@
 
 namespace volmgr::recover {
 namespace {
-
-std::string NowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 StatusOr<uint64_t> DeviceBytes(const std::string& device) {
   int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC);
@@ -179,13 +171,9 @@ Status ExecuteRebuild(const RebuildPlan& plan, const KeyPackageHeader& h,
   VOLMGR_ASSIGN_OR_RETURN(
       int vmk_slot,
       luks.AddKeyslotByVolumeKey(s.fvek, vmk, volume::KeyslotKdf::kMinimal));
-  nlohmann::json vt = {
-      {"type", std::string(protectors::kVolumeTokenType)},
-      {"keyslots", nlohmann::json::array({std::to_string(vmk_slot)})},
-      {"version", 1},
-      {"vmk_keyslot", vmk_slot},
-      {"created", NowRfc3339()}};
-  VOLMGR_RETURN_IF_ERROR(luks.SetToken(-1, vt.dump()).status());
+  VOLMGR_RETURN_IF_ERROR(
+      luks.SetToken(-1, volume::VolumeTokenJson(vmk_slot, NowRfc3339Utc()))
+          .status());
 
   // The same recovery password, with its own keyslot (stock cryptsetup) and
   // its protector token (recovery ID from the package, fresh salt).

@@ -1,6 +1,7 @@
 #include "volmgr/volume/volume.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "volmgr/base/clock.h"
 #include "volmgr/volume/device_probe.h"
 #include "volmgr/volume/volume_lock.h"
 
@@ -20,14 +22,7 @@ using protectors::Credentials;
 using protectors::ProtectorRecord;
 using Json = nlohmann::json;
 
-std::string NowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+}  // namespace
 
 std::string VolumeTokenJson(int vmk_keyslot, const std::string& created) {
   Json j = {{"type", std::string(protectors::kVolumeTokenType)},
@@ -38,26 +33,38 @@ std::string VolumeTokenJson(int vmk_keyslot, const std::string& created) {
   return j.dump();
 }
 
-// Unlock order: the cheapest, most specific proof first. A startup key
+namespace {
+
+// Unlock order: what needs no typing first, then the cheapest, most
+// specific proof. The TPM needs nothing (or a PIN it asks for); a startup key
 // names its protector; a recovery password is checked by HKDF; a passphrase
 // costs a calibrated Argon2id run per protector.
 int UnlockRank(std::string_view kind) {
+  if (kind == "tpm") return -1;
   if (kind == "startup-key") return 0;
   if (kind == "recovery-password") return 1;
   if (kind == "passphrase") return 2;
   return 3;
 }
 
+// Wipes a std::string that held key material (base64 of a VMK) before it
+// is destroyed.
+struct WipeString {
+  std::string& s;
+  ~WipeString() { OPENSSL_cleanse(s.data(), s.size()); }
+};
+
 }  // namespace
 
 StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
   VOLMGR_ASSIGN_OR_RETURN(DeviceFacts facts, ProbeDevice(spec.device));
   if (facts.size_bytes < kMinDeviceBytes) {
-    return InvalidArgumentError(
-        spec.device + " is too small: " +
-        std::to_string(facts.size_bytes >> 20) + " MiB; a volume needs at "
-        "least " + std::to_string(kMinDeviceBytes >> 20) +
-        " MiB (16 MiB LUKS2 header + 1 MiB of data)");
+    return InvalidArgumentError(spec.device + " is too small: " +
+                                std::to_string(facts.size_bytes >> 20) +
+                                " MiB; a volume needs at "
+                                "least " +
+                                std::to_string(kMinDeviceBytes >> 20) +
+                                " MiB (16 MiB LUKS2 header + 1 MiB of data)");
   }
   if (!facts.in_use.empty()) {
     return BusyError(spec.device + " is " + facts.in_use +
@@ -81,7 +88,7 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
   if (spec.passphrase != nullptr && spec.passphrase->size() < 8) {
     return InvalidArgumentError("the passphrase is shorter than 8 characters");
   }
-  struct stat sk{};
+  struct stat sk {};
   if (!spec.startup_key_file.empty() &&
       stat(spec.startup_key_file.c_str(), &sk) == 0 && !S_ISDIR(sk.st_mode)) {
     return AlreadyExistsError(spec.startup_key_file +
@@ -107,10 +114,9 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
     VOLMGR_ASSIGN_OR_RETURN(LuksDevice luks,
                             LuksDevice::Format(spec.device, fvek, opts));
     VOLMGR_ASSIGN_OR_RETURN(
-        vmk_slot,
-        luks.AddKeyslotByVolumeKey(fvek, vmk, KeyslotKdf::kMinimal));
+        vmk_slot, luks.AddKeyslotByVolumeKey(fvek, vmk, KeyslotKdf::kMinimal));
     VOLMGR_RETURN_IF_ERROR(
-        luks.SetToken(-1, VolumeTokenJson(vmk_slot, NowRfc3339())).status());
+        luks.SetToken(-1, VolumeTokenJson(vmk_slot, NowRfc3339Utc())).status());
   }  // the FVEK is wiped here; from now on only the VMK opens the volume
 
   VOLMGR_ASSIGN_OR_RETURN(Volume vol, Load(spec.device));
@@ -120,9 +126,9 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
                  const protectors::CreateRequest& req) -> Status {
     auto p = vol.AddProtectorLocked(vmk, kind, req);
     if (!p.ok()) {
-      return p.status().WithContext(
-          "format of " + spec.device + " is incomplete (adding the " +
-          std::string(kind) + " protector)");
+      return p.status().WithContext("format of " + spec.device +
+                                    " is incomplete (adding the " +
+                                    std::string(kind) + " protector)");
     }
     result.protectors.push_back(std::move(p).value());
     return Status::Ok();
@@ -162,6 +168,7 @@ Status Volume::ParseTokens() {
   vmk_keyslot_ = -1;
   protectors_.clear();
   warnings_.clear();
+  clear_key_.reset();
   for (const auto& [id, text] : luks_.ListTokens()) {
     Json j = Json::parse(text, nullptr, false);
     std::string type =
@@ -178,6 +185,18 @@ Status Volume::ParseTokens() {
       created_ = j.value("created", "");
       continue;
     }
+    if (type == kClearKeyTokenType) {
+      // Only the count is read here; the key itself when it is used.
+      auto r = j.find("remaining");
+      if (r == j.end() || !r->is_number_unsigned() || clear_key_) {
+        warnings_.push_back("token " + std::to_string(id) +
+                            " (volmgr-clear-key) is damaged or duplicated "
+                            "and was ignored");
+        continue;
+      }
+      clear_key_ = ClearKeyInfo{id, r->get<uint32_t>(), j.value("created", "")};
+      continue;
+    }
     if (type.rfind(protectors::kTokenTypePrefix, 0) != 0) continue;  // foreign
     // The kind decides how the rest is read: a kind this build does not know
     // may have a layout of its own, so it is reported before any parsing.
@@ -192,9 +211,9 @@ Status Volume::ParseTokens() {
     }
     auto rec = ProtectorRecord::FromTokenJson(id, text);
     if (!rec.ok()) {
-      warnings_.push_back("token " + std::to_string(id) +
-                          " is damaged and was skipped: " +
-                          rec.status().message());
+      warnings_.push_back(
+          "token " + std::to_string(id) +
+          " is damaged and was skipped: " + rec.status().message());
       continue;
     }
     if (rec->version > h->version()) {
@@ -205,15 +224,16 @@ Status Volume::ParseTokens() {
       continue;
     }
     if (Status s = h->Validate(*rec); !s.ok()) {
-      warnings_.push_back("protector " + rec->id + " was skipped: " +
-                          s.message());
+      warnings_.push_back("protector " + rec->id +
+                          " was skipped: " + s.message());
       continue;
     }
     protectors_.push_back(std::move(rec).value());
   }
   if (volume_token_ < 0) {
     return FailedPreconditionError(
-        device() + " is a LUKS2 volume that volmgr did not create (it has "
+        device() +
+        " is a LUKS2 volume that volmgr did not create (it has "
         "no volmgr-volume token); open it with cryptsetup");
   }
   if (!luks_.KeyslotActive(vmk_keyslot_)) {
@@ -227,25 +247,31 @@ Status Volume::ParseTokens() {
   return Status::Ok();
 }
 
-StatusOr<UnlockResult> Volume::Unlock(const Credentials& creds) const {
+StatusOr<UnlockResult> Volume::Unlock(
+    const Credentials& creds, std::vector<UnlockFailure>* failures) const {
   const protectors::Binding binding{uuid()};
   // The most telling failure wins over "opened nothing": a malformed
   // recovery password (names the group), then a key file that cannot be
-  // read or belongs elsewhere.
-  std::optional<Status> typo, other;
+  // read or belongs elsewhere. A TPM failure is kept apart: it explains why
+  // the user is asked for something, and is the answer when nothing else
+  // could be tried.
+  std::optional<Status> typo, other, tpm_failure, not_mine;
   std::vector<std::string> tried;
+  bool refused = false;  // a non-TPM protector said "wrong key"
   for (const ProtectorRecord& p : protectors_) {
     const protectors::ProtectorHandler* h = protectors::FindHandler(p.kind);
     // --recovery-id narrows the search to that recovery password.
     if (creds.recovery_id && p.kind != "recovery-password") continue;
     if (!h->CanTry(p, creds)) continue;
-    tried.push_back(std::string(h->display_name()) + " " + p.id.substr(0, 8));
+    const bool is_tpm = p.kind == "tpm";
+    if (!is_tpm) {
+      tried.push_back(std::string(h->display_name()) + " " + p.id.substr(0, 8));
+    }
     auto vmk = h->UnwrapVmk(p, creds, binding);
     if (vmk.ok()) {
       // The wrap is authenticated, but prove the VMK against the keyslot
       // too: a header restored from an older backup could disagree.
-      auto slot = luks_.CheckKeyslot(vmk_keyslot_,
-                                                              *vmk);
+      auto slot = luks_.CheckKeyslot(vmk_keyslot_, *vmk);
       if (!slot.ok()) {
         return CorruptionError("protector " + p.id +
                                " unwrapped a VMK that does not open the "
@@ -254,25 +280,42 @@ StatusOr<UnlockResult> Volume::Unlock(const Credentials& creds) const {
       }
       return UnlockResult{std::move(vmk).value(), p};
     }
+    if (failures != nullptr) {
+      failures->push_back({p.id, p.kind, vmk.status()});
+    }
     const StatusCode code = vmk.status().code();
-    if (code == StatusCode::kInvalidArgument) {
+    if (is_tpm) {
+      // kPinRequired outranks the rest: it is the one the caller can fix by
+      // asking.
+      if (!tpm_failure || (code == StatusCode::kPinRequired &&
+                           tpm_failure->code() != StatusCode::kPinRequired)) {
+        tpm_failure = vmk.status();
+      }
+    } else if (code == StatusCode::kInvalidArgument) {
       if (!typo) typo = vmk.status();
-    } else if (code != StatusCode::kAuthFailed && !other) {
+    } else if (code == StatusCode::kNotFound) {
+      // "This key file belongs to another protector": says least.
+      if (!not_mine) not_mine = vmk.status();
+    } else if (code == StatusCode::kAuthFailed) {
+      refused = true;
+    } else if (!other) {
       other = vmk.status();
     }
   }
   if (typo) return *typo;
   if (other) return *other;
+  if (!refused && tpm_failure) return *tpm_failure;
+  if (!refused && not_mine) return *not_mine;
   if (tried.empty()) {
     if (creds.recovery_id) {
       std::string ids;
       for (const auto& p : protectors_) {
         if (p.kind == "recovery-password") ids += " " + p.id;
       }
-      return NotFoundError("no recovery password with ID " +
-                           *creds.recovery_id + " on " + device() +
-                           (ids.empty() ? " (it has none)"
-                                        : " (it has:" + ids + ")"));
+      return NotFoundError(
+          "no recovery password with ID " + *creds.recovery_id + " on " +
+          device() +
+          (ids.empty() ? " (it has none)" : " (it has:" + ids + ")"));
     }
     std::string kinds;
     for (const auto& p : protectors_) {
@@ -285,8 +328,9 @@ StatusOr<UnlockResult> Volume::Unlock(const Credentials& creds) const {
   }
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-  return AuthFailedError("the credential given opened no protector (tried " +
-                         list + ")");
+  return AuthFailedError(
+      "the credential given opened no protector (tried " + list + ")" +
+      (tpm_failure ? "; TPM: " + tpm_failure->message() : ""));
 }
 
 Status Volume::Activate(const std::string& name, const SecretBytes& vmk,
@@ -316,10 +360,9 @@ StatusOr<NewProtector> Volume::AddProtectorLocked(
   int added_slot = -1;
   if (created.keyslot_passphrase) {
     VOLMGR_ASSIGN_OR_RETURN(
-        added_slot,
-        luks_.AddKeyslotByPassphrase(vmk_keyslot_, vmk,
-                                     *created.keyslot_passphrase,
-                                     KeyslotKdf::kMinimal));
+        added_slot, luks_.AddKeyslotByPassphrase(vmk_keyslot_, vmk,
+                                                 *created.keyslot_passphrase,
+                                                 KeyslotKdf::kMinimal));
     created.record.keyslots = {added_slot};
   } else {
     created.record.keyslots = {vmk_keyslot_};
@@ -338,7 +381,8 @@ StatusOr<NewProtector> Volume::AddProtectorLocked(
 StatusOr<const ProtectorRecord*> Volume::FindProtector(
     const std::string& id) const {
   std::string want;
-  for (char c : id) want += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : id)
+    want += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const ProtectorRecord* found = nullptr;
   for (const auto& p : protectors_) {
     if (p.id == want || (want.size() >= 8 && p.id.rfind(want, 0) == 0)) {
@@ -401,8 +445,8 @@ StatusOr<NewProtector> Volume::RotateRecoveryPassword(const SecretBytes& vmk,
   } else {
     VOLMGR_ASSIGN_OR_RETURN(old, FindProtector(id));
     if (old->kind != "recovery-password") {
-      return InvalidArgumentError("protector " + old->id + " is a " + old->kind +
-                                  ", not a recovery password");
+      return InvalidArgumentError("protector " + old->id + " is a " +
+                                  old->kind + ", not a recovery password");
     }
   }
   ProtectorRecord old_copy = *old;
@@ -449,6 +493,183 @@ std::vector<std::string> Volume::ActiveMappingNames() const {
     }
   }
   return names;
+}
+
+}  // namespace volmgr::volume
+
+namespace volmgr::volume {
+
+StatusOr<SecretBytes> Volume::ClearKeyVmk() const {
+  if (!clear_key_) {
+    return NotFoundError("protection of " + device() + " is not suspended");
+  }
+  for (auto& [id, text] : luks_.ListTokens()) {
+    if (id != clear_key_->token_id) continue;
+    WipeString wipe_text{text};
+    Json j = Json::parse(text, nullptr, false);
+    std::string b64 = j.is_object() ? j.value("vmk", "") : "";
+    WipeString wipe_b64{b64};
+    if (j.is_object()) {
+      auto v = j.find("vmk");
+      if (v != j.end() && v->is_string()) {
+        OPENSSL_cleanse(v->get_ptr<std::string*>()->data(),
+                        v->get_ptr<std::string*>()->size());
+      }
+    }
+    auto raw = protectors::FromBase64(b64);
+    if (!raw.ok() || raw->size() != kVmkBytes) {
+      if (raw.ok()) OPENSSL_cleanse(raw->data(), raw->size());
+      return CorruptionError("the clear key (token " + std::to_string(id) +
+                             ") of " + device() + " is damaged");
+    }
+    auto vmk = SecretBytes::CopyOf(*raw);
+    OPENSSL_cleanse(raw->data(), raw->size());
+    if (!vmk.ok()) return vmk.status();
+    if (!luks_.CheckKeyslot(vmk_keyslot_, *vmk).ok()) {
+      return CorruptionError("the clear key of " + device() +
+                             " does not open its VMK keyslot");
+    }
+    return std::move(vmk).value();
+  }
+  return NotFoundError("protection of " + device() + " is not suspended");
+}
+
+StatusOr<ClearKeyUnlock> Volume::UnlockWithClearKey(
+    bool count, const ResealRequest& reseal) {
+  std::optional<VolumeLock> lock;
+  if (count) {
+    VOLMGR_ASSIGN_OR_RETURN(VolumeLock acquired, VolumeLock::Acquire(device()));
+    lock.emplace(std::move(acquired));
+    VOLMGR_RETURN_IF_ERROR(Reload());
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes vmk, ClearKeyVmk());
+  // ResealLocked() reloads the header: keep what is needed of clear_key_.
+  const int token = clear_key_->token_id;
+  ClearKeyUnlock out;
+  out.until_resume = clear_key_->remaining == 0;
+  out.remaining = clear_key_->remaining;
+  if (count && !out.until_resume) {
+    out.remaining = clear_key_->remaining - 1;
+    if (out.remaining > 0) {
+      // Rewrite in place with the count decremented: one header write.
+      for (auto& [id, text] : luks_.ListTokens()) {
+        if (id != token) continue;
+        WipeString wipe_text{text};
+        Json j = Json::parse(text, nullptr, false);
+        if (!j.is_object()) continue;  // ClearKeyVmk() parsed it just now
+        j["remaining"] = out.remaining;
+        std::string updated = j.dump();
+        WipeString wipe_updated{updated};
+        if (auto* b64 = j["vmk"].get_ptr<std::string*>()) {
+          OPENSSL_cleanse(b64->data(), b64->size());
+        }
+        VOLMGR_RETURN_IF_ERROR(luks_.SetToken(id, updated).status());
+      }
+    } else {
+      // The last allowed unlock: protection resumes now. The reseal is best
+      // effort (the TPM may be absent, a PIN protector needs its PIN), but
+      // the clear key goes regardless: the count is a promise to the owner.
+      out.resealed = ResealLocked(vmk, reseal);
+      VOLMGR_RETURN_IF_ERROR(luks_.RemoveToken(token));
+      out.resumed = true;
+    }
+    VOLMGR_RETURN_IF_ERROR(Reload());
+  }
+  out.unlock.vmk = std::move(vmk);
+  out.unlock.used.kind = std::string(kClearKeyKind);
+  out.unlock.used.id = std::string(kClearKeyKind);
+  return out;
+}
+
+Status Volume::Suspend(const SecretBytes& vmk, uint32_t unlocks) {
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  VOLMGR_RETURN_IF_ERROR(luks_.CheckKeyslot(vmk_keyslot_, vmk).status());
+  bool has_tpm =
+      std::any_of(protectors_.begin(), protectors_.end(),
+                  [](const ProtectorRecord& p) { return p.kind == "tpm"; });
+  if (!has_tpm) {
+    return FailedPreconditionError(
+        device() +
+        " has no TPM protector: suspending protection would only "
+        "leave its key in clear");
+  }
+  std::string b64 = protectors::ToBase64(vmk.Reveal());
+  WipeString wipe_b64{b64};
+  Json j = {{"type", std::string(kClearKeyTokenType)},
+            {"keyslots", Json::array({std::to_string(vmk_keyslot_)})},
+            {"version", 1},
+            {"created", NowRfc3339Utc()},
+            {"remaining", unlocks},
+            {"vmk", b64}};
+  std::string text = j.dump();
+  WipeString wipe_text{text};
+  OPENSSL_cleanse(j["vmk"].get_ptr<std::string*>()->data(), b64.size());
+  // Replacing an existing clear key in place keeps a single one.
+  VOLMGR_RETURN_IF_ERROR(
+      luks_.SetToken(clear_key_ ? clear_key_->token_id : -1, text).status());
+  return Reload();
+}
+
+StatusOr<std::vector<ResealOutcome>> Volume::Resume(
+    const ResealRequest& reseal) {
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  if (!clear_key_) {
+    return FailedPreconditionError("protection of " + device() +
+                                   " is not suspended");
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes vmk, ClearKeyVmk());
+  const int token = clear_key_->token_id;  // ResealLocked() reloads
+  std::vector<ResealOutcome> out = ResealLocked(vmk, reseal);
+  VOLMGR_RETURN_IF_ERROR(luks_.RemoveToken(token));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  return out;
+}
+
+StatusOr<std::vector<ResealOutcome>> Volume::Reseal(const SecretBytes& vmk,
+                                                    const ResealRequest& req) {
+  VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
+  VOLMGR_RETURN_IF_ERROR(Reload());
+  VOLMGR_RETURN_IF_ERROR(luks_.CheckKeyslot(vmk_keyslot_, vmk).status());
+  std::vector<ResealOutcome> out = ResealLocked(vmk, req);
+  if (out.empty()) {
+    return NotFoundError(device() + " has no TPM protector to reseal");
+  }
+  return out;
+}
+
+std::vector<ResealOutcome> Volume::ResealLocked(const SecretBytes& vmk,
+                                                const ResealRequest& req) {
+  std::vector<ProtectorRecord> tpms;
+  for (const auto& p : protectors_) {
+    if (p.kind == "tpm") tpms.push_back(p);
+  }
+  const protectors::ProtectorHandler* h = protectors::FindHandler("tpm");
+  std::vector<ResealOutcome> out;
+  for (const ProtectorRecord& p : tpms) {
+    protectors::CreateRequest cr;
+    cr.reseal = &p;
+    cr.pcrs = req.pcrs;
+    cr.pin = req.pin;
+    cr.tcti = req.tcti;
+    cr.startup_key_files = req.startup_key_files;
+    ResealOutcome o{p.id, Status::Ok(), ""};
+    auto created = h->Create(vmk, cr, protectors::Binding{uuid()});
+    if (created.ok()) {
+      created->record.keyslots = p.keyslots;
+      // One header write replaces the token: a crash leaves the old
+      // protector or the new one, never neither.
+      o.status =
+          luks_.SetToken(p.token_id, created->record.ToTokenJson()).status();
+      o.summary = h->Describe(created->record);
+    } else {
+      o.status = created.status();
+    }
+    out.push_back(std::move(o));
+  }
+  if (Status s = Reload(); !s.ok() && !out.empty()) out.back().status = s;
+  return out;
 }
 
 }  // namespace volmgr::volume

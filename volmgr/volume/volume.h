@@ -32,6 +32,9 @@ inline constexpr std::string_view kSubsystem = "volmgr";
 // LUKS2's default header (16 MiB incl. keyslot area) plus 1 MiB of data.
 inline constexpr uint64_t kMinDeviceBytes = 17ull << 20;
 
+// The "volmgr-volume" token (docs/FORMAT.md) naming the VMK keyslot.
+std::string VolumeTokenJson(int vmk_keyslot, const std::string& created);
+
 struct FormatSpec {
   std::string device;
   uint32_t sector_size = 4096;
@@ -56,7 +59,51 @@ struct FormatResult {
 
 struct UnlockResult {
   SecretBytes vmk;
+  // The protector that opened; for the clear key of a suspended volume, a
+  // record of kind kClearKeyKind (no handler).
   protectors::ProtectorRecord used;
+};
+
+// A protector that was tried and did not open, with why: the CLI reports a
+// TPM refusal ("TPM refused: PCR 7 changed ...") before falling back.
+struct UnlockFailure {
+  std::string protector_id;
+  std::string kind;
+  Status status;
+};
+
+// BitLocker's "suspended protection": the VMK in clear in a
+// volmgr-clear-key token (docs/FORMAT.md). Not a protector.
+inline constexpr std::string_view kClearKeyTokenType = "volmgr-clear-key";
+inline constexpr std::string_view kClearKeyKind = "clear-key";
+
+struct ClearKeyInfo {
+  int token_id = -1;
+  // Unlocks left; 0 = until `resume`.
+  uint32_t remaining = 0;
+  std::string created;
+};
+
+// How TPM protectors are re-bound to the current PCR values.
+struct ResealRequest {
+  std::vector<uint32_t> pcrs;                  // empty: each keeps its PCR set
+  std::string tcti;                            // empty: device:/dev/tpmrm0
+  const SecretBytes* pin = nullptr;            // for TPM+PIN protectors
+  std::vector<std::string> startup_key_files;  // for TPM+startup key ones
+};
+
+struct ResealOutcome {
+  std::string protector_id;
+  Status status;        // per protector: one may fail while others succeed
+  std::string summary;  // Describe() after resealing
+};
+
+struct ClearKeyUnlock {
+  UnlockResult unlock;
+  bool until_resume = false;
+  uint32_t remaining = 0;  // unlocks left after this one
+  bool resumed = false;    // this was the last one: clear key removed
+  std::vector<ResealOutcome> resealed;  // when resumed
 };
 
 class Volume {
@@ -85,10 +132,45 @@ class Volume {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   // Finds the protector(s) that can use `creds` and recovers the VMK,
-  // proving it against the VMK keyslot. kAuthFailed if nothing opened,
-  // kInvalidArgument for a malformed recovery password (names the group),
-  // kNotFound if no protector accepts the kind of credential given.
-  StatusOr<UnlockResult> Unlock(const protectors::Credentials& creds) const;
+  // proving it against the VMK keyslot. TPM protectors are tried first
+  // (they need no typing); when they fail the others are tried, and each
+  // failure is appended to `failures` if given. Errors: kInvalidArgument for
+  // a malformed recovery password (names the group); kAuthFailed if the
+  // credentials opened nothing (the message adds the TPM's reason); when
+  // only TPM protectors could be tried, the TPM's own error (kPinRequired,
+  // kAuthFailed "TPM refused: PCR 7 changed ...", kUnavailable for no TPM
+  // or lockout, kCorruption); kNotFound if no protector accepts the kind of
+  // credential given. Never uses the clear key (UnlockWithClearKey).
+  StatusOr<UnlockResult> Unlock(
+      const protectors::Credentials& creds,
+      std::vector<UnlockFailure>* failures = nullptr) const;
+
+  // Set while protection is suspended.
+  const std::optional<ClearKeyInfo>& clear_key() const { return clear_key_; }
+
+  // The VMK from the clear key, proved against the VMK keyslot. With
+  // `count`, the unlock is counted under the VolumeLock: the last allowed
+  // one reseals the TPM protectors to the current PCRs (`reseal`, best
+  // effort: outcomes in the result) and removes the clear key, whatever the
+  // reseal gave. kNotFound when protection is not suspended.
+  StatusOr<ClearKeyUnlock> UnlockWithClearKey(bool count,
+                                              const ResealRequest& reseal);
+
+  // Suspends protection: writes (or replaces) the clear key, valid for
+  // `unlocks` unlocks (0: until Resume). kFailedPrecondition without a TPM
+  // protector (suspension exists to survive a PCR change).
+  Status Suspend(const SecretBytes& vmk, uint32_t unlocks);
+
+  // Reseals the TPM protectors with the clear key's VMK, then removes the
+  // clear key (also when a reseal failed: see the outcomes).
+  // kFailedPrecondition when not suspended.
+  StatusOr<std::vector<ResealOutcome>> Resume(const ResealRequest& reseal);
+
+  // Re-binds every TPM protector to the current PCR values (or req.pcrs),
+  // in place: same protector ID, new TPM secret, salt and wrap. kNotFound
+  // without TPM protectors; per-protector errors in the outcomes.
+  StatusOr<std::vector<ResealOutcome>> Reseal(const SecretBytes& vmk,
+                                              const ResealRequest& req);
 
   // Creates /dev/mapper/`name` (needs the kernel's dm-crypt).
   Status Activate(const std::string& name, const SecretBytes& vmk,
@@ -128,6 +210,9 @@ class Volume {
       const SecretBytes& vmk, std::string_view kind,
       const protectors::CreateRequest& req);
   Status RemoveProtectorLocked(const protectors::ProtectorRecord& p);
+  std::vector<ResealOutcome> ResealLocked(const SecretBytes& vmk,
+                                          const ResealRequest& req);
+  StatusOr<SecretBytes> ClearKeyVmk() const;
 
   LuksDevice luks_;
   int volume_token_ = -1;
@@ -135,6 +220,7 @@ class Volume {
   std::string created_;
   std::vector<protectors::ProtectorRecord> protectors_;
   std::vector<std::string> warnings_;
+  std::optional<ClearKeyInfo> clear_key_;
 };
 
 }  // namespace volmgr::volume
