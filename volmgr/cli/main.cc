@@ -16,6 +16,7 @@
 
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/secret_io.h"
+#include "volmgr/cli/app_main.h"
 #include "volmgr/cli/output.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/volume/luks_device.h"
@@ -855,26 +856,12 @@ int Run(int argc, char** argv) {
     }();
   });
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // CLI11 prints the message; its own codes (105, 106, ...) are folded
-    // into the documented "1 = usage error". --help/--version stay 0.
-    return app.exit(e) == 0 ? 0 : 1;
-  }
-  if (!result) return 0;
-  if (!result->ok()) return ReportError(*result);
-  return 0;
+  return ParseAndRun(app, argc, argv, result, "volmgr");
 }
 
 }  // namespace
 }  // namespace volmgr::cli
 
 int main(int argc, char** argv) {
-  if (volmgr::Status s = volmgr::HardenProcess(); !s.ok()) {
-    std::fprintf(stderr, "volmgr: %s\n", s.message().c_str());
-    return volmgr::ExitCodeFor(s.code());
-  }
-  volmgr::volume::SilenceCryptsetupDefaultLog();
-  return volmgr::cli::Run(argc, argv);
+  return volmgr::cli::HardenedMain("volmgr", volmgr::cli::Run, argc, argv);
 }

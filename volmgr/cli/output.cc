@@ -4,8 +4,9 @@
 
 namespace volmgr::cli {
 
-int ReportError(const Status& status) {
-  std::fprintf(stderr, "volmgr: %s\n", status.message().c_str());
+int ReportError(const Status& status, std::string_view program) {
+  std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()),
+               program.data(), status.message().c_str());
   return ExitCodeFor(status.code());
 }
 

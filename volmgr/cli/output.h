@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "volmgr/base/status.h"
 #include "volmgr/protectors/protector.h"
@@ -12,8 +13,8 @@
 
 namespace volmgr::cli {
 
-// Prints `status` for the user and returns its exit code.
-int ReportError(const Status& status);
+// Prints "<program>: <message>" on stderr and returns the exit code.
+int ReportError(const Status& status, std::string_view program = "volmgr");
 
 // `status` / `protector list` as JSON. Never contains a secret.
 nlohmann::json VolumeJson(const volume::Volume& vol);

@@ -24,6 +24,7 @@
 
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/secret_io.h"
+#include "volmgr/cli/app_main.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/keys/recovery_password.h"
 #include "volmgr/recover/data_io.h"
@@ -66,11 +67,6 @@ Examples:
   volmgr-recover restore /dev/sdb --from sdb-header.img
   volmgr-recover rebuild /dev/sdb --key-package sdb.vkp --dry-run
 )";
-
-int Report(const Status& s) {
-  std::fprintf(stderr, "volmgr-recover: %s\n", s.message().c_str());
-  return ExitCodeFor(s.code());
-}
 
 // The credential options of `volmgr open`.
 struct UnlockOptions {
@@ -701,24 +697,13 @@ int Run(int argc, char** argv) {
     }();
   });
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 1;
-  }
-  if (!result) return 0;
-  if (!result->ok()) return Report(*result);
-  return 0;
+  return cli::ParseAndRun(app, argc, argv, result, "volmgr-recover");
 }
 
 }  // namespace
 }  // namespace volmgr::recover
 
 int main(int argc, char** argv) {
-  if (volmgr::Status s = volmgr::HardenProcess(); !s.ok()) {
-    std::fprintf(stderr, "volmgr-recover: %s\n", s.message().c_str());
-    return volmgr::ExitCodeFor(s.code());
-  }
-  volmgr::volume::SilenceCryptsetupDefaultLog();
-  return volmgr::recover::Run(argc, argv);
+  return volmgr::cli::HardenedMain("volmgr-recover", volmgr::recover::Run, argc,
+                                   argv);
 }

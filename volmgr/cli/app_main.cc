@@ -1,0 +1,32 @@
+#include "volmgr/cli/app_main.h"
+
+#include <cstdio>
+#include <string>
+
+#include "volmgr/base/secret_bytes.h"
+#include "volmgr/cli/output.h"
+#include "volmgr/volume/luks_device.h"
+
+namespace volmgr::cli {
+
+int ParseAndRun(CLI::App& app, int argc, char** argv,
+                const std::optional<Status>& result, std::string_view program) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints the message; its own codes (105, 106, ...) are folded
+    // into the documented "1 = usage error".
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (!result || result->ok()) return 0;
+  return ReportError(*result, program);
+}
+
+int HardenedMain(std::string_view program, int (*run)(int, char**), int argc,
+                 char** argv) {
+  if (Status s = HardenProcess(); !s.ok()) return ReportError(s, program);
+  volume::SilenceCryptsetupDefaultLog();
+  return run(argc, argv);
+}
+
+}  // namespace volmgr::cli
