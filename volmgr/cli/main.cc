@@ -17,6 +17,7 @@
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/secret_io.h"
 #include "volmgr/cli/app_main.h"
+#include "volmgr/cli/credential_options.h"
 #include "volmgr/cli/output.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/volume/luks_device.h"
@@ -69,11 +70,9 @@ std::string ResolveTcti(const std::string& flag) {
   return env != nullptr ? env : "";
 }
 
-// Options shared by every command that unlocks an existing volume.
-struct UnlockOptions {
-  SecretSource key;
-  std::vector<std::string> startup_keys;
-  std::string recovery_id;
+// The shared credential options plus the TPM PIN and TCTI, and what an
+// unlock learnt that a reseal needs afterwards.
+struct UnlockOptions : CredentialOptions {
   SecretSource pin_source;  // --pin-file / --pin-fd
   std::string tcti;
   // The PIN once read or typed: kept for a reseal after the unlock.
@@ -94,18 +93,9 @@ struct UnlockOptions {
     return r;
   }
 
+  // The shared credential options plus the TPM's PIN and TCTI.
   void AddTo(CLI::App* cmd) {
-    cmd->add_option("--key-file", key.file,
-                    "read the passphrase or recovery password from FILE "
-                    "('-' = stdin; one trailing newline is ignored)");
-    cmd->add_option(
-        "--key-fd", key.fd,
-        "read the passphrase or recovery password from descriptor N");
-    cmd->add_option("--startup-key", startup_keys,
-                    "unlock with this startup key file (.BEK)");
-    cmd->add_option("--recovery-id", recovery_id,
-                    "use only the recovery password with this ID (or its "
-                    "first 8 characters)");
+    CredentialOptions::AddTo(cmd);
     cmd->add_option("--pin-file", pin_source.file,
                     "read the TPM PIN from FILE ('-' = stdin)");
     cmd->add_option("--pin-fd", pin_source.fd,

@@ -25,6 +25,7 @@
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/secret_io.h"
 #include "volmgr/cli/app_main.h"
+#include "volmgr/cli/credential_options.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/keys/recovery_password.h"
 #include "volmgr/recover/data_io.h"
@@ -69,25 +70,7 @@ Examples:
 )";
 
 // The credential options of `volmgr open`.
-struct UnlockOptions {
-  SecretSource key;
-  std::vector<std::string> startup_keys;
-  std::string recovery_id;
-
-  void AddTo(CLI::App* cmd) {
-    cmd->add_option("--key-file", key.file,
-                    "read the passphrase or recovery password from FILE "
-                    "('-' = stdin; one trailing newline is ignored)");
-    cmd->add_option(
-        "--key-fd", key.fd,
-        "read the passphrase or recovery password from descriptor N");
-    cmd->add_option("--startup-key", startup_keys,
-                    "unlock with this startup key file (.BEK)");
-    cmd->add_option("--recovery-id", recovery_id,
-                    "use only the recovery password with this ID (or its "
-                    "first 8 characters)");
-  }
-};
+using UnlockOptions = cli::CredentialOptions;
 
 // An unlocked data segment: where it is and its key.
 struct Unlocked {
