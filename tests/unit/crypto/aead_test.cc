@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "vector_file.h"
+#include "tests/unit/testing/vector_file.h"
 #include "volmgr/crypto/internal/aes_gcm.h"
 #include "volmgr/crypto/openssl_handles.h"
 

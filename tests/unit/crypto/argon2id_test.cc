@@ -5,7 +5,7 @@
 #include <chrono>
 #include <vector>
 
-#include "vector_file.h"
+#include "tests/unit/testing/vector_file.h"
 
 namespace volmgr::crypto {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "vector_file.h"
+#include "tests/unit/testing/vector_file.h"
 #include "volmgr/crypto/aead.h"
 #include "volmgr/crypto/internal/aes_gcm.h"
 

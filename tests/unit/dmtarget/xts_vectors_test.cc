@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <fstream>
-#include <map>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -14,6 +12,7 @@
 
 #include "dmtarget/sector_transform.h"
 #include "evp_xts_reference.h"
+#include "tests/unit/testing/vector_file.h"
 #include "volmgr/base/secret_bytes.h"
 
 namespace volmgr::dmtarget {
@@ -22,110 +21,21 @@ namespace {
 using testing::EvpXts;
 using testing::Tweak;
 
-// One "Name = value" record of a vector file. `section` is the last bare
-// "[NAME]" header (NIST's [ENCRYPT] / [DECRYPT]), empty if none.
-struct XtsRecord {
-  std::string file;
-  int line = 0;
-  std::string section;
-  std::map<std::string, std::string> fields;
-  std::string load_error;
+using XtsRecord = ::volmgr::testing::VectorRecord;
 
-  const std::string& Field(const std::string& name) const {
-    static const std::string kEmpty;
-    auto it = fields.find(name);
-    return it == fields.end() ? kEmpty : it->second;
-  }
-  std::vector<uint8_t> Hex(const std::string& name) const {
-    const std::string& s = Field(name);
-    std::vector<uint8_t> out;
-    auto nibble = [](char c) {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    if (s.size() % 2 != 0) {
-      ADD_FAILURE() << Where() << ": field " << name << " has odd length";
-      return out;
-    }
-    for (size_t i = 0; i < s.size(); i += 2) {
-      const int hi = nibble(s[i]);
-      const int lo = nibble(s[i + 1]);
-      if (hi < 0 || lo < 0) {
-        ADD_FAILURE() << Where() << ": field " << name << " is not hex";
-        return {};
-      }
-      out.push_back(static_cast<uint8_t>(hi << 4 | lo));
-    }
-    return out;
-  }
-  std::string Where() const { return file + ":" + std::to_string(line); }
-};
-
-void PrintTo(const XtsRecord& r, std::ostream* os) { *os << r.Where(); }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
+// The records of tests/vectors/xts/NAME (never empty: a load failure is one
+// record with load_error set).
+std::vector<XtsRecord> LoadXtsFile(const std::string& name) {
+  return ::volmgr::testing::LoadVectorFile(std::string(VOLMGR_VECTORS_DIR) +
+                                           "/xts/" + name);
 }
 
-// Never returns an empty list: a load failure is one record with
-// load_error set, so the parameterised test fails instead of vanishing.
-std::vector<XtsRecord> LoadXtsFile(const std::string& name) {
-  const std::string path = std::string(VOLMGR_VECTORS_DIR) + "/xts/" + name;
-  auto error = [&](const std::string& message) {
-    XtsRecord r;
-    r.file = name;
-    r.load_error = path + ": " + message;
-    return std::vector<XtsRecord>{r};
-  };
-  std::ifstream in(path);
-  if (!in) return error("cannot open");
-  std::vector<XtsRecord> records;
-  XtsRecord current;
-  std::string section;
-  auto flush = [&] {
-    if (!current.fields.empty()) records.push_back(current);
-    current = XtsRecord();
-  };
-  std::string raw;
-  int line_no = 0;
-  while (std::getline(in, raw)) {
-    ++line_no;
-    const std::string_view line = Trim(raw);
-    if (line.empty()) {
-      flush();
-      continue;
-    }
-    if (line.front() == '#') continue;
-    if (line.front() == '[') {
-      flush();
-      if (line.back() != ']') return error("bad section header");
-      section = std::string(line.substr(1, line.size() - 2));
-      continue;
-    }
-    const size_t eq = line.find('=');
-    if (eq == std::string_view::npos) {
-      return error("line " + std::to_string(line_no) + ": no '='");
-    }
-    if (current.fields.empty()) {
-      current.file = name;
-      current.line = line_no;
-      current.section = section;
-    }
-    current.fields[std::string(Trim(line.substr(0, eq)))] =
-        std::string(Trim(line.substr(eq + 1)));
+// CAVP's bare [ENCRYPT] / [DECRYPT] header in effect, "" if none.
+std::string Direction(const XtsRecord& r) {
+  for (const char* d : {"ENCRYPT", "DECRYPT"}) {
+    if (r.section.count(d) != 0) return d;
   }
-  flush();
-  if (records.empty()) return error("no records");
-  return records;
+  return "";
 }
 
 SecretBytes Secret(const std::vector<uint8_t>& bytes) {
@@ -201,7 +111,8 @@ class CavpXtsVectorTest : public ::testing::TestWithParam<XtsRecord> {};
 TEST_P(CavpXtsVectorTest, EvpReproducesRecord) {
   const XtsRecord& r = GetParam();
   ASSERT_TRUE(r.load_error.empty()) << r.load_error;
-  ASSERT_TRUE(r.section == "ENCRYPT" || r.section == "DECRYPT") << r.Where();
+  ASSERT_TRUE(Direction(r) == "ENCRYPT" || Direction(r) == "DECRYPT")
+      << r.Where();
   const std::vector<uint8_t> key = r.Hex("Key");
   const std::vector<uint8_t> i = r.Hex("i");
   const std::vector<uint8_t> pt = r.Hex("PT");
@@ -214,7 +125,7 @@ TEST_P(CavpXtsVectorTest, EvpReproducesRecord) {
   Tweak tweak{};
   std::copy(i.begin(), i.end(), tweak.begin());
   // The record's own direction first, then the inverse.
-  if (r.section == "ENCRYPT") {
+  if (Direction(r) == "ENCRYPT") {
     EXPECT_EQ(EvpXts(true, key, tweak, pt), ct) << r.Where();
     EXPECT_EQ(EvpXts(false, key, tweak, ct), pt) << r.Where();
   } else {
@@ -225,7 +136,7 @@ TEST_P(CavpXtsVectorTest, EvpReproducesRecord) {
 
 std::string CavpName(const ::testing::TestParamInfo<XtsRecord>& p) {
   if (!p.param.load_error.empty()) return "LoadError";
-  return (p.param.section == "ENCRYPT" ? "Encrypt" : "Decrypt") +
+  return (Direction(p.param) == "ENCRYPT" ? "Encrypt" : "Decrypt") +
          std::string("_Bits") + p.param.Field("DataUnitLen") + "_Count" +
          p.param.Field("COUNT");
 }
@@ -241,8 +152,8 @@ TEST(CavpXtsVectorFile, HasBothSectionsAndBothLengths) {
   int encrypt = 0, decrypt = 0, bits256 = 0, bits384 = 0;
   for (const XtsRecord& r : LoadXtsFile("XTSGenAES256.rsp")) {
     ASSERT_TRUE(r.load_error.empty()) << r.load_error;
-    encrypt += r.section == "ENCRYPT";
-    decrypt += r.section == "DECRYPT";
+    encrypt += Direction(r) == "ENCRYPT";
+    decrypt += Direction(r) == "DECRYPT";
     bits256 += r.Field("DataUnitLen") == "256";
     bits384 += r.Field("DataUnitLen") == "384";
   }

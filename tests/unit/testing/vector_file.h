@@ -1,11 +1,12 @@
 // Test helper: a reader for NIST CAVP ".rsp"-style vector files.
 //
 // The format, as in NIST's files: '#' starts a comment line; "[Name = v]"
-// lines set section attributes that apply to the records after them;
+// lines set section attributes that apply to the records after them, and a
+// bare "[NAME]" (CAVP's [ENCRYPT] / [DECRYPT]) sets attribute NAME to "";
 // records are runs of "Name = value" lines separated by blank lines; a bare
 // "FAIL" line marks a decrypt record whose tag must be rejected.
-#ifndef VOLMGR_TESTS_UNIT_CRYPTO_VECTOR_FILE_H_
-#define VOLMGR_TESTS_UNIT_CRYPTO_VECTOR_FILE_H_
+#ifndef VOLMGR_TESTS_UNIT_TESTING_VECTOR_FILE_H_
+#define VOLMGR_TESTS_UNIT_TESTING_VECTOR_FILE_H_
 
 #include <gtest/gtest.h>
 
@@ -17,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-namespace volmgr::crypto::testing {
+namespace volmgr::testing {
 
 struct VectorRecord {
   std::string file;  // base name, for test names and failure messages
@@ -61,6 +62,6 @@ struct NameFromField {
 // GoogleTest prints parameters with this.
 void PrintTo(const VectorRecord& r, std::ostream* os);
 
-}  // namespace volmgr::crypto::testing
+}  // namespace volmgr::testing
 
-#endif  // VOLMGR_TESTS_UNIT_CRYPTO_VECTOR_FILE_H_
+#endif  // VOLMGR_TESTS_UNIT_TESTING_VECTOR_FILE_H_

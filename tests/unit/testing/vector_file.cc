@@ -1,10 +1,10 @@
-#include "vector_file.h"
+#include "tests/unit/testing/vector_file.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-namespace volmgr::crypto::testing {
+namespace volmgr::testing {
 namespace {
 
 std::string_view Trim(std::string_view s) {
@@ -124,9 +124,16 @@ std::vector<VectorRecord> LoadVectorFile(const std::string& path) {
     std::string name, value;
     if (line.front() == '[') {
       flush();
-      if (line.back() != ']' ||
-          !SplitAssignment(line.substr(1, line.size() - 2), &name, &value)) {
+      if (line.back() != ']') {
         return error("line " + std::to_string(line_no) + ": bad section");
+      }
+      const std::string_view inner = line.substr(1, line.size() - 2);
+      if (!SplitAssignment(inner, &name, &value)) {
+        name = std::string(Trim(inner));  // bare "[NAME]"
+        value.clear();
+        if (name.empty()) {
+          return error("line " + std::to_string(line_no) + ": bad section");
+        }
       }
       // A header that follows records starts a new section.
       if (!section_open) section.clear();
@@ -166,4 +173,4 @@ void PrintTo(const VectorRecord& r, std::ostream* os) {
   if (!r.load_error.empty()) *os << " (" << r.load_error << ")";
 }
 
-}  // namespace volmgr::crypto::testing
+}  // namespace volmgr::testing
