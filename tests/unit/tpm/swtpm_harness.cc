@@ -27,29 +27,23 @@ extern char** environ;
 namespace volmgr::tpm::testing {
 namespace {
 
-bool PortFree(int port) {
+// Whether `op` (bind or connect) succeeds on 127.0.0.1:`port` with a fresh
+// TCP socket.
+template <typename Op>
+bool TryLoopback(int port, Op op) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  bool ok = op(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   close(fd);
   return ok;
 }
 
-bool CanConnect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
+bool PortFree(int port) { return TryLoopback(port, ::bind); }
+bool CanConnect(int port) { return TryLoopback(port, ::connect); }
 
 int HexNibble(char c) {
   if (c >= '0' && c <= '9') return c - '0';
