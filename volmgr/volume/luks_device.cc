@@ -131,6 +131,7 @@ std::vector<ActiveMapping> OpenLuks2Mappings() {
       ActiveMapping m;
       m.name = name;
       m.backing_device = std::string("/dev/") + sl->d_name;
+      m.dm_uuid = uuid;
       out.push_back(std::move(m));
       break;
     }

@@ -57,6 +57,9 @@ struct ActiveMapping {
   uint64_t size_bytes = 0;
   bool read_only = false;
   std::string cipher;  // "aes-xts-plain64"
+  // "CRYPT-LUKS2-<LUKS UUID without dashes>-<name>" (set by
+  // OpenLuks2Mappings).
+  std::string dm_uuid;
 };
 
 class LuksDevice {

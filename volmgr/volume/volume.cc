@@ -1,13 +1,11 @@
 #include "volmgr/volume/volume.h"
 
-#include <dirent.h>
 #include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -479,18 +477,8 @@ std::vector<std::string> Volume::ActiveMappingNames() const {
   }
   prefix += '-';
   std::vector<std::string> names;
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/sys/block"), closedir);
-  if (!dir) return names;
-  while (dirent* e = readdir(dir.get())) {
-    std::string n = e->d_name;
-    if (n.rfind("dm-", 0) != 0) continue;
-    std::ifstream u("/sys/block/" + n + "/dm/uuid");
-    std::ifstream nm("/sys/block/" + n + "/dm/name");
-    std::string dm_uuid, dm_name;
-    if (std::getline(u, dm_uuid) && std::getline(nm, dm_name) &&
-        dm_uuid.rfind(prefix, 0) == 0) {
-      names.push_back(dm_name);
-    }
+  for (const ActiveMapping& m : OpenLuks2Mappings()) {
+    if (m.dm_uuid.rfind(prefix, 0) == 0) names.push_back(m.name);
   }
   return names;
 }
