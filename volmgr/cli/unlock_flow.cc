@@ -1,0 +1,186 @@
+#include "volmgr/cli/unlock_flow.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "volmgr/base/secret_io.h"
+
+namespace volmgr::cli {
+
+using protectors::Credentials;
+using volume::Volume;
+
+// The TCTI: --tcti, else $VOLMGR_TCTI, else (empty) device:/dev/tpmrm0.
+// Configuration, not a secret, so the environment is fine here.
+std::string ResolveTcti(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("VOLMGR_TCTI");
+  return env != nullptr ? env : "";
+}
+
+void PrintResealOutcomes(const std::vector<volume::ResealOutcome>& out) {
+  for (const auto& o : out) {
+    if (o.status.ok()) {
+      std::fprintf(stderr, "volmgr: resealed TPM protector %s: %s\n",
+                   o.protector_id.c_str(), o.summary.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "volmgr: warning: TPM protector %s was not resealed: %s; "
+                   "run `volmgr reseal` once the cause is fixed\n",
+                   o.protector_id.c_str(), o.status.message().c_str());
+    }
+  }
+}
+
+// "volmgr: TPM refused: PCR 7 changed (sealed …, now …); falling back"
+void ReportTpmFallback(const std::vector<volume::UnlockFailure>& failures) {
+  for (const auto& f : failures) {
+    if (f.kind != "tpm") continue;
+    std::fprintf(stderr, "volmgr: %s; falling back\n",
+                 f.status.message().c_str());
+  }
+}
+
+bool HasTpmProtector(const Volume& vol, bool with_pin) {
+  return std::any_of(vol.protectors().begin(), vol.protectors().end(),
+                     [&](const protectors::ProtectorRecord& p) {
+                       return p.kind == "tpm" &&
+                              (!with_pin || p.params.value("pin", false));
+                     });
+}
+
+// Gathers credentials and unlocks: a suspended volume's clear key (if
+// `clear_key` allows), then the TPM and startup keys (no typing; a TPM PIN is
+// asked for when needed), then the given key or a prompt.
+StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
+                                      ClearKeyUse clear_key) {
+  if (clear_key != ClearKeyUse::kNo && vol.clear_key()) {
+    VOLMGR_RETURN_IF_ERROR(o.LoadPin());
+    auto r =
+        vol.UnlockWithClearKey(clear_key == ClearKeyUse::kCounted, o.Reseal());
+    if (r.ok()) {
+      if (r->resumed) {
+        std::fprintf(stderr,
+                     "volmgr: that was the last unlock the suspension "
+                     "allowed: protection of %s is resumed\n",
+                     vol.device().c_str());
+        PrintResealOutcomes(r->resealed);
+      }
+      return std::move(r->unlock);
+    }
+    std::fprintf(stderr, "volmgr: warning: %s; trying the protectors\n",
+                 r.status().message().c_str());
+  }
+  Credentials creds;
+  creds.startup_key_files = o.startup_keys;
+  if (!o.recovery_id.empty()) creds.recovery_id = o.recovery_id;
+  creds.tcti = ResolveTcti(o.tcti);
+  VOLMGR_RETURN_IF_ERROR(o.LoadPin());
+  auto copy_pin = [&]() -> Status {
+    if (!o.pin) return Status::Ok();
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes p,
+                            SecretBytes::CopyOf(o.pin->Reveal()));
+    creds.pin = std::move(p);
+    return Status::Ok();
+  };
+  VOLMGR_RETURN_IF_ERROR(copy_pin());
+  const bool try_tpm = !creds.recovery_id && HasTpmProtector(vol);
+  if ((try_tpm || !creds.startup_key_files.empty()) && !o.key.has()) {
+    std::vector<volume::UnlockFailure> failures;
+    auto r = vol.Unlock(creds, &failures);
+    auto pin_needed = [&] {
+      return std::any_of(failures.begin(), failures.end(), [](const auto& f) {
+        return f.status.code() == StatusCode::kPinRequired;
+      });
+    };
+    if (!r.ok() && pin_needed() && !creds.pin && CanPrompt()) {
+      VOLMGR_ASSIGN_OR_RETURN(
+          SecretBytes pin, PromptSecret("TPM PIN for " + vol.device() + ": "));
+      o.pin = std::move(pin);
+      VOLMGR_RETURN_IF_ERROR(copy_pin());
+      failures.clear();
+      r = vol.Unlock(creds, &failures);
+    }
+    if (r.ok()) return r;
+    if (!CanPrompt()) {
+      if (r.status().code() == StatusCode::kPinRequired) {
+        return PinRequiredError(r.status().message() +
+                                "; pass it with --pin-file or --pin-fd");
+      }
+      return r;  // keeps the TPM's reason and exit code
+    }
+    ReportTpmFallback(failures);
+    creds.skip_tpm = true;
+  } else if (!o.key.has() && !CanPrompt()) {
+    return FailedPreconditionError(
+        "no credential given and no terminal to ask on: pass --key-file, "
+        "--key-fd or --startup-key");
+  }
+  std::string prompt = "Passphrase or recovery password for " + vol.device();
+  if (creds.recovery_id) {
+    prompt = "Recovery password for " + vol.device() + " (ID " +
+             *creds.recovery_id + ")";
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, ReadSecret(o.key, prompt + ": "));
+  creds.secrets.push_back(std::move(secret));
+  std::vector<volume::UnlockFailure> failures;
+  auto r = vol.Unlock(creds, &failures);
+  // A TPM that refused before a key opened the volume: say so, since the
+  // next boot will need the key again until the TPM is resealed.
+  if (r.ok()) ReportTpmFallback(failures);
+  return r;
+}
+
+// Writes "Recovery ID / Recovery password" to a new file (mode 0400).
+Status SaveRecoveryPassword(const std::string& path,
+                            const volume::NewProtector& p) {
+  std::string head =
+      "volmgr recovery password\nVolume protector ID: " + p.record.id +
+      "\nRecovery password: ";
+  VOLMGR_ASSIGN_OR_RETURN(
+      SecretBytes buf,
+      SecretBytes::Allocate(0, head.size() + p.shown_secret->size() + 1));
+  buf.Resize(buf.capacity());
+  auto b = buf.RevealMutable();
+  std::copy(head.begin(), head.end(), b.begin());
+  std::copy(p.shown_secret->Reveal().begin(), p.shown_secret->Reveal().end(),
+            b.begin() + static_cast<ptrdiff_t>(head.size()));
+  b.back() = '\n';
+  return WriteNewSecretFile(path, buf, 0400);
+}
+
+// Shows a new recovery password once, with its ID.
+Status ShowRecoveryPassword(const volume::NewProtector& p, bool json_mode) {
+  if (json_mode) return Status::Ok();  // JSON callers get it in the document
+  std::printf("\nRecovery password (ID %s):\n\n    ", p.record.id.c_str());
+  std::fflush(stdout);
+  VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, *p.shown_secret));
+  std::printf(
+      "\n\nStore it away from this computer. It opens the volume when every "
+      "other\nprotector fails, also with stock `cryptsetup open` (type it "
+      "with the dashes).\n");
+  return Status::Ok();
+}
+
+// Prints a JSON document in which a recovery password appears; the secret is
+// streamed into the output, never into a std::string.
+Status PrintJsonWithSecret(nlohmann::json doc, const SecretBytes* secret) {
+  static const std::string kMarker = "@@volmgr-secret@@";
+  if (secret == nullptr) {
+    std::cout << doc.dump(2) << std::endl;
+    return Status::Ok();
+  }
+  doc["recovery_password"] = kMarker;
+  std::string text = doc.dump(2);
+  size_t at = text.find(kMarker);
+  std::cout << text.substr(0, at) << std::flush;
+  VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, *secret));
+  std::cout << text.substr(at + kMarker.size()) << std::endl;
+  return Status::Ok();
+}
+
+}  // namespace volmgr::cli
