@@ -139,15 +139,6 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
                                       &in_private) != TSS2_RC_SUCCESS) {
     return CorruptionError("TPM sealed blob: private area does not unmarshal");
   }
-  ESYS_TR raw_obj = ESYS_TR_NONE;
-  TSS2_RC rc =
-      Esys_Load(tpm.esys(), srk.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                ESYS_TR_NONE, &in_private, &in_public, &raw_obj);
-  if (rc != TSS2_RC_SUCCESS) {
-    return TssError(rc, "loading sealed object", TssOp::kLoadSealed);
-  }
-  EsysTr sealed(tpm.esys(), raw_obj);
-
   // ENCRYPT protects the response's outData, the secret. TPM2_Unseal has no
   // command parameter to encrypt, so DECRYPT has nothing to do; ESYS clears
   // it on the wire for such commands (the swtpm log shows the Unseal
@@ -157,6 +148,20 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
   if (encrypt) attrs |= TPMA_SESSION_ENCRYPT | TPMA_SESSION_DECRYPT;
   VOLMGR_ASSIGN_OR_RETURN(EsysTr session,
                           StartSaltedSession(tpm, srk, TPM2_SE_POLICY, attrs));
+
+  ESYS_TR raw_obj = ESYS_TR_NONE;
+  TSS2_RC rc =
+      Esys_Load(tpm.esys(), srk.handle(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                ESYS_TR_NONE, &in_private, &in_public, &raw_obj);
+  if (rc != TSS2_RC_SUCCESS) {
+    return TssError(rc, "loading sealed object", TssOp::kLoadSealed);
+  }
+  EsysTr sealed(tpm.esys(), raw_obj);
+  // The session is salted and the object loaded: the SRK has done its part.
+  // Under the kernel's resource manager every live object is context-saved,
+  // flushed and reloaded around each command, so fewer live objects means
+  // fewer TPM commands for the rest of the unseal.
+  srk.Release();
 
   // pcrDigest = the sealed values' digest: if the PCRs changed between our
   // read and here, the TPM answers TPM_RC_VALUE (Part 3 §23.7).

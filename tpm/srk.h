@@ -66,6 +66,12 @@ class Srk {
   ESYS_TR handle() const { return tr_.get(); }
   const SrkInfo& info() const { return info_; }
 
+  // Flushes a transient SRK now (a persistent one is only closed in ESYS).
+  // Sessions salted with it and objects loaded under it stay usable; a
+  // resource manager then has one object fewer to swap per command.
+  // handle() is ESYS_TR_NONE afterwards.
+  void Release() { tr_.Reset(); }
+
  private:
   Srk(EsysTr tr, SrkInfo info) : tr_(std::move(tr)), info_(std::move(info)) {}
   // *absent is set when nothing is stored at kSrkPersistentHandle.

@@ -409,11 +409,47 @@ expect_vm 0 resume p.img --pin-file pin
 expect_vm 0 open p.img x --test --pin-file pin
 has "(TPM)"
 
+step "19b: a TPM+PIN protector is resealed at the end of a suspension when the PIN is given"
+expect_vm 0 suspend p.img --reboot-count 1 --pin-file pin
+extend_pcr7 update-5
+expect_vm 0 open p.img x --test --pin-file pin
+has "clear key"
+has "resealed TPM protector"
+expect_vm 0 open p.img x --test --pin-file pin
+has "(TPM)"
+# Without the PIN (and no terminal to ask on) it cannot be resealed: the
+# warning says so, and the TPM then refuses the changed PCR.
+expect_vm 0 suspend p.img --reboot-count 1 --pin-file pin
+extend_pcr7 update-6
+expect_vm 0 open p.img x --test
+has "clear key"
+has "was not resealed"
+expect_vm 6 open p.img x --test --pin-file pin
+has "PCR 7 changed"
+
 step "20: suspend needs a TPM protector"
 new_image n.img
 expect_vm 0 format n.img --recovery-password-file nrp
 sed -n 's/^Recovery password: //p' nrp | tr -d '\n' >nrp.txt
 expect_vm 5 suspend n.img --key-file nrp.txt
 has "no TPM protector"
+
+step "21: format --tpm --pin: one step to a TPM+PIN volume; no TPM leaves the device untouched"
+new_image f.img
+printf '24681357' >fpin
+expect_vm 0 format f.img --tpm --new-pin-file fpin --pcrs 7,16 --recovery-password-file frp
+has "TPM+PIN (PCRs 7,16, sha256)"
+expect_vm 0 open f.img x --test --pin-file fpin
+has "(TPM)"
+expect_vm 2 format f.img --force --pin --new-pin-file fpin
+has "need --tpm"
+new_image g.img
+before=$(file_sum g.img)
+tpm_stop
+expect_vm 8 format g.img --tpm --recovery-password-file grp
+has "nothing was written to g.img"
+[[ $(file_sum g.img) == "$before" ]] || fail "format without a TPM changed g.img"
+[[ ! -e grp ]] || fail "format without a TPM wrote the recovery-password file"
+tpm_start
 
 finish

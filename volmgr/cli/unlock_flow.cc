@@ -60,6 +60,17 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
                                       ClearKeyUse clear_key) {
   if (clear_key != ClearKeyUse::kNo && vol.clear_key()) {
     VOLMGR_RETURN_IF_ERROR(o.LoadPin());
+    // The last counted unlock of a suspension reseals the TPM protectors; a
+    // TPM+PIN one needs its PIN for that, so ask while someone is there.
+    if (clear_key == ClearKeyUse::kCounted && vol.clear_key()->remaining == 1 &&
+        !o.pin && HasTpmProtector(vol, /*with_pin=*/true) && CanPrompt()) {
+      VOLMGR_ASSIGN_OR_RETURN(
+          SecretBytes pin,
+          PromptSecret("This unlock ends the suspension of " + vol.device() +
+                       "; TPM PIN to reseal its TPM+PIN protector (Enter to "
+                       "skip): "));
+      if (!pin.empty()) o.pin = std::move(pin);
+    }
     auto r =
         vol.UnlockWithClearKey(clear_key == ClearKeyUse::kCounted, o.Reseal());
     if (r.ok()) {
@@ -76,6 +87,25 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
                  r.status().message().c_str());
   }
   Credentials creds;
+  if (o.UsesPkcs11()) {
+    // An explicit request: the customer keys alone, no TPM and no prompt
+    // for a passphrase afterwards, so a failing HSM is reported as such.
+    creds.use_pkcs11 = true;
+    creds.skip_tpm = true;
+    creds.pkcs11_module = o.pkcs11_module;
+    VOLMGR_RETURN_IF_ERROR(LoadTokenPin(o, vol.device(), creds));
+    std::vector<volume::UnlockFailure> failures;
+    auto r = vol.Unlock(creds, &failures);
+    // One customer key tried: its own reason ("wrong PIN") is the answer;
+    // several: each reason, then the summary.
+    if (!r.ok() && failures.size() == 1) return failures.front().status;
+    if (!r.ok()) {
+      for (const auto& f : failures) {
+        std::fprintf(stderr, "volmgr: %s\n", f.status.message().c_str());
+      }
+    }
+    return r;
+  }
   creds.startup_key_files = o.startup_keys;
   if (!o.recovery_id.empty()) creds.recovery_id = o.recovery_id;
   creds.tcti = ResolveTcti(o.tcti);
@@ -133,6 +163,25 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
   // next boot will need the key again until the TPM is resealed.
   if (r.ok()) ReportTpmFallback(failures);
   return r;
+}
+
+Status LoadTokenPin(const UnlockOptions& o, const std::string& what,
+                    Credentials& creds) {
+  if (o.token_pin_source.has()) {
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes pin,
+                            ReadSecret(o.token_pin_source, ""));
+    creds.token_pin = std::move(pin);
+    return Status::Ok();
+  }
+  if (!CanPrompt()) {
+    return PinRequiredError(
+        "the PKCS#11 token needs its PIN: pass --token-pin-file or "
+        "--token-pin-fd");
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes pin,
+                          PromptSecret("PKCS#11 token PIN for " + what + ": "));
+  creds.token_pin = std::move(pin);
+  return Status::Ok();
 }
 
 // Writes "Recovery ID / Recovery password" to a new file (mode 0400).

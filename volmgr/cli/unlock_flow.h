@@ -37,6 +37,14 @@ struct UnlockOptions : CredentialOptions {
   std::string tcti;
   // The PIN once read or typed: kept for a reseal after the unlock.
   std::optional<SecretBytes> pin;
+  // Customer keys (pkcs11 protectors): --pkcs11, the token PIN's source
+  // (--token-pin-file / --token-pin-fd; else a prompt) and --pkcs11-module.
+  bool use_pkcs11 = false;
+  SecretSource token_pin_source;
+  std::string pkcs11_module;
+  bool UsesPkcs11() const {
+    return use_pkcs11 || token_pin_source.has() || !pkcs11_module.empty();
+  }
 
   Status LoadPin() {
     if (pin || !pin_source.has()) return Status::Ok();
@@ -63,8 +71,30 @@ struct UnlockOptions : CredentialOptions {
     cmd->add_option("--tcti", tcti,
                     "how to reach the TPM (default $VOLMGR_TCTI, else "
                     "device:/dev/tpmrm0; e.g. swtpm:host=127.0.0.1,port=2321)");
+    AddPkcs11To(cmd);
+  }
+
+  // --pkcs11, --token-pin-file, --token-pin-fd, --pkcs11-module.
+  void AddPkcs11To(CLI::App* cmd) {
+    cmd->add_flag("--pkcs11", use_pkcs11,
+                  "unlock with a customer key in a PKCS#11 token (HSM); asks "
+                  "for the token PIN unless --token-pin-* gives it");
+    cmd->add_option("--token-pin-file", token_pin_source.file,
+                    "read the PKCS#11 token PIN from FILE ('-' = stdin); "
+                    "implies --pkcs11");
+    cmd->add_option("--token-pin-fd", token_pin_source.fd,
+                    "read the PKCS#11 token PIN from descriptor N; implies "
+                    "--pkcs11");
+    cmd->add_option("--pkcs11-module", pkcs11_module,
+                    "PKCS#11 module to load instead of the one stored with "
+                    "the protector (default: p11-kit's registered modules)");
   }
 };
+
+// Reads the token PIN (--token-pin-*, else a prompt) into `creds`. With no
+// source and no terminal: kPinRequired.
+Status LoadTokenPin(const UnlockOptions& o, const std::string& what,
+                    protectors::Credentials& creds);
 
 struct Argon2Flags {
   uint32_t time = 0, memory = 0, lanes = 0;

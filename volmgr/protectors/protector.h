@@ -67,6 +67,16 @@ struct Credentials {
   // other protectors does not ask the TPM again (and does not count a wrong
   // PIN twice).
   bool skip_tpm = false;
+  // PKCS#11 protectors (customer keys): tried only when `use_pkcs11`, with
+  // the token PIN; `pkcs11_module` overrides the module stored in the token
+  // (empty: the stored one, else p11-kit's registered modules).
+  bool use_pkcs11 = false;
+  std::optional<SecretBytes> token_pin;
+  std::string pkcs11_module;
+  // volmgr-recover only: the availability key may be used, and data
+  // recovery agent private keys (PEM files or pkcs11: URIs) are given.
+  bool allow_availability_key = false;
+  std::vector<std::string> agent_keys;
 };
 
 // What a new protector binds to.
@@ -92,6 +102,15 @@ struct CreateRequest {
   // `startup_key_files` (the file is not rewritten, its ID stays valid).
   const ProtectorRecord* reseal = nullptr;
   std::vector<std::string> startup_key_files;
+  // pkcs11 kind: the key's RFC 7512 URI, the module (empty: the URI's
+  // module-path, else p11-kit's registered modules), the token PIN, and the
+  // role: "customer" (default) or "availability" (volmgr-recover only).
+  std::string pkcs11_uri;
+  std::string pkcs11_module;
+  const SecretBytes* token_pin = nullptr;
+  std::string role;
+  // cert kind: the recovery agent's certificate (PEM or DER file).
+  std::string certificate_file;
 };
 
 struct CreateResult {
@@ -123,6 +142,13 @@ class ProtectorHandler {
   virtual StatusOr<SecretBytes> UnwrapVmk(const ProtectorRecord& record,
                                           const Credentials& creds,
                                           const Binding& binding) const = 0;
+  // Checks, without writing anything, what Create(request) needs that can
+  // fail for reasons outside volmgr (the TPM is reachable, the PIN is long
+  // enough), so `format` can refuse before it touches the device. The
+  // default accepts everything.
+  virtual Status CheckCreate(const CreateRequest& request) const {
+    return Status::Ok();
+  }
   // Wraps `vmk` into a new protector with a fresh ID.
   virtual StatusOr<CreateResult> Create(const SecretBytes& vmk,
                                         const CreateRequest& request,

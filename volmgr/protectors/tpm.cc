@@ -134,6 +134,29 @@ std::string_view TctiOr(const std::string& tcti) {
   return tcti.empty() ? tpm::kDefaultTcti : std::string_view(tcti);
 }
 
+Status CheckNewPin(const SecretBytes& pin) {
+  if (pin.empty()) return InvalidArgumentError("the PIN is empty");
+  if (pin.size() < kMinPinBytes) {
+    return InvalidArgumentError("the PIN is shorter than " +
+                                std::to_string(kMinPinBytes) + " characters");
+  }
+  return Status::Ok();
+}
+
+// The sha256 PCRs to seal to: those asked for, else those of the protector
+// being resealed, else the default set (docs/SECURITY.md).
+StatusOr<tpm::PcrSelection> SelectionFor(std::vector<uint32_t> pcrs,
+                                         const tpm::PcrSelection* old) {
+  if (pcrs.empty()) {
+    pcrs = old ? old->Indices()
+               : std::vector<uint32_t>(std::begin(kDefaultPcrs),
+                                       std::end(kDefaultPcrs));
+  }
+  std::sort(pcrs.begin(), pcrs.end());
+  pcrs.erase(std::unique(pcrs.begin(), pcrs.end()), pcrs.end());
+  return tpm::PcrSelection::Sha256(pcrs);
+}
+
 class TpmProtector final : public ProtectorHandler {
  public:
   std::string_view kind() const override { return "tpm"; }
@@ -185,6 +208,17 @@ class TpmProtector final : public ProtectorHandler {
     return vmk;
   }
 
+  Status CheckCreate(const CreateRequest& req) const override {
+    if (req.reseal != nullptr) return Status::Ok();
+    if (req.pin != nullptr) VOLMGR_RETURN_IF_ERROR(CheckNewPin(*req.pin));
+    VOLMGR_ASSIGN_OR_RETURN(tpm::PcrSelection sel,
+                            SelectionFor(req.pcrs, nullptr));
+    // Reaching the TPM and reading the PCRs to seal to is what fails when
+    // there is no TPM, it is in lockout, or the bank is not allocated.
+    VOLMGR_ASSIGN_OR_RETURN(tpm::Tpm t, tpm::Tpm::Open(TctiOr(req.tcti)));
+    return tpm::ReadPcrs(t, sel).status();
+  }
+
   StatusOr<CreateResult> Create(const SecretBytes& vmk,
                                 const CreateRequest& req,
                                 const Binding& b) const override {
@@ -203,20 +237,10 @@ class TpmProtector final : public ProtectorHandler {
       }
       return InvalidArgumentError("the PIN is empty");
     }
-    if (!old && want_pin && req.pin->size() < kMinPinBytes) {
-      return InvalidArgumentError("the PIN is shorter than " +
-                                  std::to_string(kMinPinBytes) + " characters");
-    }
-    std::vector<uint32_t> pcrs = req.pcrs;
-    if (pcrs.empty()) {
-      pcrs = old ? old_params->blob.pcrs.Indices()
-                 : std::vector<uint32_t>(std::begin(kDefaultPcrs),
-                                         std::end(kDefaultPcrs));
-    }
-    std::sort(pcrs.begin(), pcrs.end());
-    pcrs.erase(std::unique(pcrs.begin(), pcrs.end()), pcrs.end());
-    VOLMGR_ASSIGN_OR_RETURN(tpm::PcrSelection sel,
-                            tpm::PcrSelection::Sha256(pcrs));
+    if (!old && want_pin) VOLMGR_RETURN_IF_ERROR(CheckNewPin(*req.pin));
+    VOLMGR_ASSIGN_OR_RETURN(
+        tpm::PcrSelection sel,
+        SelectionFor(req.pcrs, old ? &old_params->blob.pcrs : nullptr));
 
     CreateResult out;
     if (old) {

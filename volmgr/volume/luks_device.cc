@@ -349,7 +349,7 @@ StatusOr<int> LuksDevice::CheckKeyslot(int slot,
 }
 
 StatusOr<SecretBytes> LuksDevice::GetVolumeKey(int slot,
-                                               const SecretBytes& pass) {
+                                               const SecretBytes& pass) const {
   int bytes = crypt_get_volume_key_size(cd_.get());
   if (bytes <= 0) return InternalError("volume key size unknown");
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes key,
@@ -401,28 +401,61 @@ Status LuksDevice::RemoveToken(int id) {
   return Status::Ok();
 }
 
-Status LuksDevice::Activate(const std::string& name, int slot,
-                            const SecretBytes& passphrase,
-                            const ActivateOptions& options) {
+namespace {
+
+uint32_t ActivationFlags(const ActivateOptions& options) {
   uint32_t flags = 0;
   if (options.read_only) flags |= CRYPT_ACTIVATE_READONLY;
   if (options.allow_discards) flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
   if (options.no_read_workqueue) flags |= CRYPT_ACTIVATE_NO_READ_WORKQUEUE;
   if (options.no_write_workqueue) flags |= CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE;
+  return flags;
+}
+
+}  // namespace
+
+Status LuksDevice::ActivationError(int rc, const std::string& name) const {
+  if (rc == -EPERM) return AuthFailedError("no keyslot opened");
+  if (!KernelHasDeviceMapper()) {
+    return Status(StatusCode::kUnavailable,
+                  "this kernel has no device-mapper (dm-mod/dm-crypt not "
+                  "loaded), so the volume cannot be mapped; load them "
+                  "(modprobe dm-crypt) or read it offline with "
+                  "volmgr-recover",
+                  {ForeignSource::kCryptsetup, rc});
+  }
+  return Error(rc, "activating /dev/mapper/" + name);
+}
+
+Status LuksDevice::Activate(const std::string& name, int slot,
+                            const SecretBytes& passphrase,
+                            const ActivateOptions& options) {
   auto p = passphrase.RevealAsString();
   int rc = crypt_activate_by_passphrase(cd_.get(), name.c_str(), slot, p.data(),
-                                        p.size(), flags);
+                                        p.size(), ActivationFlags(options));
+  return rc < 0 ? ActivationError(rc, name) : Status::Ok();
+}
+
+Status LuksDevice::ActivateByVolumeKey(const std::string& name,
+                                       const SecretBytes& volume_key,
+                                       const ActivateOptions& options) {
+  auto k = volume_key.Reveal();
+  int rc = crypt_activate_by_volume_key(cd_.get(), name.c_str(),
+                                        reinterpret_cast<const char*>(k.data()),
+                                        k.size(), ActivationFlags(options));
+  return rc < 0 ? ActivationError(rc, name) : Status::Ok();
+}
+
+Status LuksDevice::VerifyVolumeKey(const SecretBytes& volume_key) const {
+  auto k = volume_key.Reveal();
+  int rc = crypt_volume_key_verify(
+      cd_.get(), reinterpret_cast<const char*>(k.data()), k.size());
   if (rc < 0) {
-    if (rc == -EPERM) return AuthFailedError("no keyslot opened");
-    if (!KernelHasDeviceMapper()) {
-      return Status(StatusCode::kUnavailable,
-                    "this kernel has no device-mapper (dm-mod/dm-crypt not "
-                    "loaded), so the volume cannot be mapped; load them "
-                    "(modprobe dm-crypt) or read it offline with "
-                    "volmgr-recover",
-                    {ForeignSource::kCryptsetup, rc});
+    if (log_) log_->last_error.clear();
+    if (rc == -EPERM) {
+      return AuthFailedError("the key is not this volume's key");
     }
-    return Error(rc, "activating /dev/mapper/" + name);
+    return Error(rc, "checking the volume key");
   }
   return Status::Ok();
 }

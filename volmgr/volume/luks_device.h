@@ -107,7 +107,12 @@ class LuksDevice {
   // activating. Returns the slot that opened; kAuthFailed otherwise.
   StatusOr<int> CheckKeyslot(int slot, const SecretBytes& passphrase) const;
   // Recovers the volume key (the FVEK) through a keyslot.
-  StatusOr<SecretBytes> GetVolumeKey(int slot, const SecretBytes& passphrase);
+  StatusOr<SecretBytes> GetVolumeKey(int slot,
+                                     const SecretBytes& passphrase) const;
+  // Checks `volume_key` against the header's digest of the volume key (one
+  // PBKDF2 run; no keyslot is opened). kAuthFailed if it is not this
+  // volume's key.
+  Status VerifyVolumeKey(const SecretBytes& volume_key) const;
   // True if the keyslot exists and is active.
   bool KeyslotActive(int slot) const;
 
@@ -122,6 +127,11 @@ class LuksDevice {
   Status Activate(const std::string& name, int slot,
                   const SecretBytes& passphrase,
                   const ActivateOptions& options);
+  // Creates /dev/mapper/`name` from the volume key itself (checked against
+  // the header's digest by libcryptsetup). Needs the kernel's dm-crypt.
+  Status ActivateByVolumeKey(const std::string& name,
+                             const SecretBytes& volume_key,
+                             const ActivateOptions& options);
 
   Status HeaderBackup(const std::string& file) const;
 
@@ -150,6 +160,7 @@ class LuksDevice {
   // is read.
   static StatusOr<LuksDevice> Open(const std::string& path);
   Status Error(int rc, std::string_view what) const;
+  Status ActivationError(int rc, const std::string& name) const;
   Status SetKdf(KeyslotKdf kdf);
 
   std::string path_;

@@ -22,13 +22,22 @@ using Json = nlohmann::json;
 
 }  // namespace
 
-std::string VolumeTokenJson(int vmk_keyslot, const std::string& created) {
+std::string VolumeTokenJson(int vmk_keyslot, const std::string& created,
+                            const std::string& wrapped_fvek) {
   Json j = {{"type", std::string(protectors::kVolumeTokenType)},
             {"keyslots", Json::array({std::to_string(vmk_keyslot)})},
-            {"version", 1},
+            {"version", wrapped_fvek.empty() ? 1 : 2},
             {"vmk_keyslot", vmk_keyslot},
             {"created", created}};
+  if (!wrapped_fvek.empty()) j["wrapped_fvek"] = wrapped_fvek;
   return j.dump();
+}
+
+crypto::WrapContext FvekWrapContext(const std::string& volume_uuid) {
+  crypto::WrapContext ctx;
+  ctx.purpose = "fvek";
+  ctx.volume_uuid = volume_uuid;
+  return ctx;
 }
 
 namespace {
@@ -78,7 +87,7 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
                                 std::to_string(spec.sector_size));
   }
   if (!spec.recovery_password && spec.passphrase == nullptr &&
-      spec.startup_key_file.empty()) {
+      spec.startup_key_file.empty() && !spec.tpm) {
     return InvalidArgumentError(
         "no protector requested: a volume needs a recovery password, a "
         "passphrase or a startup key");
@@ -95,6 +104,19 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
   crypto::Argon2Params argon2 = spec.argon2;
   if (spec.passphrase != nullptr && argon2.time_cost != 0) {
     VOLMGR_RETURN_IF_ERROR(argon2.Validate());
+  }
+  if (spec.tpm) {
+    if (!spec.tpm->startup_key_file.empty() &&
+        stat(spec.tpm->startup_key_file.c_str(), &sk) == 0 &&
+        !S_ISDIR(sk.st_mode)) {
+      return AlreadyExistsError(spec.tpm->startup_key_file +
+                                " exists; volmgr never overwrites a key file");
+    }
+    const protectors::ProtectorHandler* h = protectors::FindHandler("tpm");
+    if (h == nullptr) return UnsupportedError("this build has no TPM support");
+    VOLMGR_RETURN_IF_ERROR(h->CheckCreate(*spec.tpm).WithContext(
+        "the TPM protector cannot be created; nothing was written to " +
+        spec.device));
   }
 
   VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(spec.device));
@@ -113,8 +135,17 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
                             LuksDevice::Format(spec.device, fvek, opts));
     VOLMGR_ASSIGN_OR_RETURN(
         vmk_slot, luks.AddKeyslotByVolumeKey(fvek, vmk, KeyslotKdf::kMinimal));
+    // The FVEK wrapped under the VMK (as BitLocker keeps it): an unlock then
+    // costs one AES-GCM unwrap and the header's digest check instead of the
+    // keyslot's PBKDF2 and anti-forensic merge. The keyslot stays, for
+    // version 1 readers and as the fallback if this token is damaged.
+    VOLMGR_ASSIGN_OR_RETURN(
+        crypto::WrappedKey wrapped_fvek,
+        crypto::WrapKey(vmk, fvek, FvekWrapContext(luks.uuid())));
     VOLMGR_RETURN_IF_ERROR(
-        luks.SetToken(-1, VolumeTokenJson(vmk_slot, NowRfc3339Utc())).status());
+        luks.SetToken(-1, VolumeTokenJson(vmk_slot, NowRfc3339Utc(),
+                                          wrapped_fvek.ToBase64()))
+            .status());
   }  // the FVEK is wiped here; from now on only the VMK opens the volume
 
   VOLMGR_ASSIGN_OR_RETURN(Volume vol, Load(spec.device));
@@ -145,6 +176,7 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
     req.startup_key_file = spec.startup_key_file;
     VOLMGR_RETURN_IF_ERROR(add("startup-key", req));
   }
+  if (spec.tpm) VOLMGR_RETURN_IF_ERROR(add("tpm", *spec.tpm));
   return result;
 }
 
@@ -180,6 +212,7 @@ Status Volume::ParseTokens() {
       }
       volume_token_ = id;
       vmk_keyslot_ = j["vmk_keyslot"].get<int>();
+      wrapped_fvek_ = j.value("wrapped_fvek", "");
       created_ = j.value("created", "");
       continue;
     }
@@ -269,7 +302,7 @@ StatusOr<UnlockResult> Volume::Unlock(
     if (vmk.ok()) {
       // The wrap is authenticated, but prove the VMK against the keyslot
       // too: a header restored from an older backup could disagree.
-      auto slot = luks_.CheckKeyslot(vmk_keyslot_, *vmk);
+      Status slot = CheckVmk(*vmk);
       if (!slot.ok()) {
         return CorruptionError("protector " + p.id +
                                " unwrapped a VMK that does not open the "
@@ -333,7 +366,11 @@ StatusOr<UnlockResult> Volume::Unlock(
 
 Status Volume::Activate(const std::string& name, const SecretBytes& vmk,
                         const ActivateOptions& options) {
-  return luks_.Activate(name, vmk_keyslot_, vmk, options);
+  if (wrapped_fvek_.empty()) {
+    return luks_.Activate(name, vmk_keyslot_, vmk, options);
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, ReadFvek(vmk));
+  return luks_.ActivateByVolumeKey(name, fvek, options);
 }
 
 StatusOr<NewProtector> Volume::AddProtector(
@@ -352,7 +389,7 @@ StatusOr<NewProtector> Volume::AddProtectorLocked(
     return InvalidArgumentError("unknown protector kind \"" +
                                 std::string(kind) + "\"");
   }
-  VOLMGR_RETURN_IF_ERROR(luks_.CheckKeyslot(vmk_keyslot_, vmk).status());
+  VOLMGR_RETURN_IF_ERROR(CheckVmk(vmk));
   VOLMGR_ASSIGN_OR_RETURN(protectors::CreateResult created,
                           h->Create(vmk, req, protectors::Binding{uuid()}));
   int added_slot = -1;
@@ -464,8 +501,24 @@ StatusOr<NewProtector> Volume::RotateRecoveryPassword(const SecretBytes& vmk,
   return fresh;
 }
 
-StatusOr<SecretBytes> Volume::ReadFvek(const SecretBytes& vmk) {
+StatusOr<SecretBytes> Volume::ReadFvek(const SecretBytes& vmk) const {
+  if (!wrapped_fvek_.empty()) {
+    auto w = crypto::WrappedKey::FromBase64(wrapped_fvek_);
+    if (w.ok()) {
+      auto fvek = crypto::UnwrapKey(vmk, *w, FvekWrapContext(uuid()));
+      if (fvek.ok() && luks_.VerifyVolumeKey(*fvek).ok()) return fvek;
+    }
+    // A wrong VMK, a damaged token, or a token that disagrees with the
+    // header (restored from another backup): the VMK keyslot decides.
+  }
   return luks_.GetVolumeKey(vmk_keyslot_, vmk);
+}
+
+Status Volume::CheckVmk(const SecretBytes& vmk) const {
+  if (wrapped_fvek_.empty()) {
+    return luks_.CheckKeyslot(vmk_keyslot_, vmk).status();
+  }
+  return ReadFvek(vmk).status();
 }
 
 std::vector<std::string> Volume::ActiveMappingNames() const {
@@ -513,7 +566,7 @@ StatusOr<SecretBytes> Volume::ClearKeyVmk() const {
     auto vmk = SecretBytes::CopyOf(*raw);
     OPENSSL_cleanse(raw->data(), raw->size());
     if (!vmk.ok()) return vmk.status();
-    if (!luks_.CheckKeyslot(vmk_keyslot_, *vmk).ok()) {
+    if (!CheckVmk(*vmk).ok()) {
       return CorruptionError("the clear key of " + device() +
                              " does not open its VMK keyslot");
     }
@@ -572,7 +625,7 @@ StatusOr<ClearKeyUnlock> Volume::UnlockWithClearKey(
 Status Volume::Suspend(const SecretBytes& vmk, uint32_t unlocks) {
   VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
   VOLMGR_RETURN_IF_ERROR(Reload());
-  VOLMGR_RETURN_IF_ERROR(luks_.CheckKeyslot(vmk_keyslot_, vmk).status());
+  VOLMGR_RETURN_IF_ERROR(CheckVmk(vmk));
   bool has_tpm =
       std::any_of(protectors_.begin(), protectors_.end(),
                   [](const ProtectorRecord& p) { return p.kind == "tpm"; });
@@ -619,7 +672,7 @@ StatusOr<std::vector<ResealOutcome>> Volume::Reseal(const SecretBytes& vmk,
                                                     const ResealRequest& req) {
   VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
   VOLMGR_RETURN_IF_ERROR(Reload());
-  VOLMGR_RETURN_IF_ERROR(luks_.CheckKeyslot(vmk_keyslot_, vmk).status());
+  VOLMGR_RETURN_IF_ERROR(CheckVmk(vmk));
   std::vector<ResealOutcome> out = ResealLocked(vmk, req);
   if (out.empty()) {
     return NotFoundError(device() + " has no TPM protector to reseal");

@@ -32,8 +32,15 @@ inline constexpr std::string_view kSubsystem = "volmgr";
 // LUKS2's default header (16 MiB incl. keyslot area) plus 1 MiB of data.
 inline constexpr uint64_t kMinDeviceBytes = 17ull << 20;
 
-// The "volmgr-volume" token (docs/FORMAT.md) naming the VMK keyslot.
-std::string VolumeTokenJson(int vmk_keyslot, const std::string& created);
+// The "volmgr-volume" token (docs/FORMAT.md) naming the VMK keyslot. With
+// `wrapped_fvek` (base64 of the FVEK wrapped under the VMK, FvekWrapContext)
+// it is a version 2 token, else version 1.
+std::string VolumeTokenJson(int vmk_keyslot, const std::string& created,
+                            const std::string& wrapped_fvek = "");
+
+// The AES-GCM binding of the FVEK wrapped under the VMK: purpose "fvek" and
+// the volume UUID (no protector).
+crypto::WrapContext FvekWrapContext(const std::string& volume_uuid);
 
 struct FormatSpec {
   std::string device;
@@ -44,6 +51,9 @@ struct FormatSpec {
   const SecretBytes* passphrase = nullptr;  // adds a passphrase protector
   std::string startup_key_file;             // adds a startup-key protector
   crypto::Argon2Params argon2{};            // zeros: calibrate
+  // Adds a TPM protector (PCRs, PIN, startup-key file and TCTI as for
+  // `protector add tpm`). The TPM is checked before the device is written.
+  std::optional<protectors::CreateRequest> tpm;
 };
 
 // A protector just created, with the secret to show the user once.
@@ -191,8 +201,10 @@ class Volume {
   StatusOr<NewProtector> RotateRecoveryPassword(const SecretBytes& vmk,
                                                 const std::string& id);
 
-  // The FVEK, through the VMK keyslot (admin recovery; key packages).
-  StatusOr<SecretBytes> ReadFvek(const SecretBytes& vmk);
+  // The FVEK: unwrapped from the volume token (version 2, checked against
+  // the header's volume-key digest), else through the VMK keyslot.
+  // kAuthFailed if `vmk` is not this volume's VMK.
+  StatusOr<SecretBytes> ReadFvek(const SecretBytes& vmk) const;
 
   // Active dm-crypt mappings of this volume (by its LUKS UUID in sysfs).
   std::vector<std::string> ActiveMappingNames() const;
@@ -213,10 +225,13 @@ class Volume {
   std::vector<ResealOutcome> ResealLocked(const SecretBytes& vmk,
                                           const ResealRequest& req);
   StatusOr<SecretBytes> ClearKeyVmk() const;
+  // Proves `vmk` is this volume's VMK (ReadFvek without keeping the key).
+  Status CheckVmk(const SecretBytes& vmk) const;
 
   LuksDevice luks_;
   int volume_token_ = -1;
   int vmk_keyslot_ = -1;
+  std::string wrapped_fvek_;  // base64; empty for a version 1 token
   std::string created_;
   std::vector<protectors::ProtectorRecord> protectors_;
   std::vector<std::string> warnings_;

@@ -103,6 +103,86 @@ TEST_F(VolumeTest, EachProtectorRecoversTheSameVmkAndFvek) {
   EXPECT_TRUE(fvek1->ConstantTimeEquals(*fvek2));
 }
 
+// Format keeps the FVEK wrapped under the VMK in a version 2 volume token.
+// That copy, the VMK keyslot and the recovery keyslot give the same FVEK;
+// a damaged copy falls back to the keyslot; a copy from another volume, or
+// a wrong VMK, gives nothing.
+TEST_F(VolumeTest, WrappedFvekInTheVolumeTokenMatchesTheKeyslots) {
+  SecretBytes pass = Secret("correct horse battery");
+  std::string img = Image("a.img");
+  FormatResult r = MakeVolume(img, pass);
+  auto vol = Volume::Load(img);
+  ASSERT_TRUE(vol.ok());
+  int token_id = -1;
+  nlohmann::json token;
+  for (const auto& [id, text] : vol->luks().ListTokens()) {
+    auto j = nlohmann::json::parse(text);
+    if (j["type"] == "volmgr-volume") {
+      token_id = id;
+      token = j;
+    }
+  }
+  ASSERT_GE(token_id, 0);
+  EXPECT_EQ(token["version"], 2);
+  ASSERT_TRUE(token.contains("wrapped_fvek"));
+  auto wrapped =
+      crypto::WrappedKey::FromBase64(token["wrapped_fvek"].get<std::string>());
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_EQ(wrapped->key_size(), kFvekBytes);
+
+  protectors::Credentials c;
+  c.secrets.push_back(Secret("correct horse battery"));
+  auto u = vol->Unlock(c);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  auto from_token = vol->ReadFvek(u->vmk);
+  ASSERT_TRUE(from_token.ok()) << from_token.status().ToString();
+  auto from_vmk_slot = vol->luks().GetVolumeKey(vol->vmk_keyslot(), u->vmk);
+  ASSERT_TRUE(from_vmk_slot.ok());
+  EXPECT_TRUE(from_token->ConstantTimeEquals(*from_vmk_slot));
+  auto from_recovery_slot =
+      vol->luks().GetVolumeKey(CRYPT_ANY_SLOT, *r.protectors[0].shown_secret);
+  ASSERT_TRUE(from_recovery_slot.ok());
+  EXPECT_TRUE(from_token->ConstantTimeEquals(*from_recovery_slot));
+  EXPECT_TRUE(vol->luks().VerifyVolumeKey(*from_token).ok());
+
+  // A wrong VMK: neither the wrap nor the keyslot opens.
+  SecretBytes wrong = std::move(SecretBytes::Random(kVmkBytes)).value();
+  EXPECT_EQ(vol->ReadFvek(wrong).status().code(), StatusCode::kAuthFailed);
+
+  // The wrapped FVEK of another volume (another UUID, another key) in this
+  // token: the AAD binding refuses it and the keyslot still answers.
+  std::string other_img = Image("b.img");
+  MakeVolume(other_img, pass);
+  auto other = Volume::Load(other_img);
+  ASSERT_TRUE(other.ok());
+  for (const auto& [id, text] : other->luks().ListTokens()) {
+    auto j = nlohmann::json::parse(text);
+    if (j["type"] == "volmgr-volume") token["wrapped_fvek"] = j["wrapped_fvek"];
+  }
+  auto& luks = const_cast<LuksDevice&>(vol->luks());
+  ASSERT_TRUE(luks.SetToken(token_id, token.dump()).ok());
+  auto swapped = Volume::Load(img);
+  ASSERT_TRUE(swapped.ok());
+  auto fallback = swapped->ReadFvek(u->vmk);
+  ASSERT_TRUE(fallback.ok()) << fallback.status().ToString();
+  EXPECT_TRUE(fallback->ConstantTimeEquals(*from_vmk_slot));
+
+  // A wrap that decrypts but disagrees with the header's digest (made under
+  // this volume's VMK and UUID with a random key) is not believed either.
+  SecretBytes bogus = std::move(SecretBytes::Random(kFvekBytes)).value();
+  auto bad = crypto::WrapKey(u->vmk, bogus, FvekWrapContext(vol->uuid()));
+  ASSERT_TRUE(bad.ok());
+  token["wrapped_fvek"] = bad->ToBase64();
+  ASSERT_TRUE(luks.SetToken(token_id, token.dump()).ok());
+  auto disagreeing = Volume::Load(img);
+  ASSERT_TRUE(disagreeing.ok());
+  EXPECT_FALSE(disagreeing->luks().VerifyVolumeKey(bogus).ok());
+  auto checked = disagreeing->ReadFvek(u->vmk);
+  ASSERT_TRUE(checked.ok());
+  EXPECT_TRUE(checked->ConstantTimeEquals(*from_vmk_slot));
+  EXPECT_TRUE(disagreeing->Unlock(c).ok());
+}
+
 TEST_F(VolumeTest, WrongPassphraseIsAuthFailed) {
   SecretBytes pass = Secret("correct horse battery");
   std::string img = Image("a.img");

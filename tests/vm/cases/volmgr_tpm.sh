@@ -78,4 +78,21 @@ cryptsetup luksDump /dev/vda | grep -q volmgr-clear-key && fail "clear key still
 v open /dev/vda sec --test >/tmp/out 2>&1 || fail "TPM after auto-reseal: $(cat /tmp/out)"
 grep -q '(TPM)' /tmp/out || fail "not via TPM: $(cat /tmp/out)"
 
+step 8 "format --tpm in one step; the TPM maps it; stock cryptsetup reads the same data"
+v format /dev/vda --force --tpm --tcti $TCTI --recovery-password-file $K/rp2 >/tmp/out 2>&1 ||
+  fail "format --tpm: $(cat /tmp/out)"
+grep -q 'TPM (PCR 7, sha256)' /tmp/out || fail "format --tpm output: $(cat /tmp/out)"
+sed -n 's/^Recovery password: //p' $K/rp2 | tr -d '\n' > $K/rp2.txt
+v open /dev/vda sec 2>/tmp/err || fail "open via TPM after format --tpm: $(cat /tmp/err)"
+mkfs.ext4 -q /dev/mapper/sec
+mount /dev/mapper/sec /mnt/v
+echo "formatted with --tpm" > /mnt/v/one-step.txt
+umount /mnt/v
+v close sec
+cryptsetup open /dev/vda std --key-file $K/rp2.txt || fail "stock cryptsetup with the recovery password"
+mount -o ro /dev/mapper/std /mnt/v
+[ "$(cat /mnt/v/one-step.txt)" = "formatted with --tpm" ] || fail "stock cryptsetup reads other data"
+umount /mnt/v
+cryptsetup close std
+
 echo "volmgr TPM VM test passed"
