@@ -87,4 +87,26 @@ expect_vr 9 keypackage show junk.vkp
 has "VMGRKPKG"
 expect_vr 3 keypackage show missing.vkp
 
+step "6: volmgr keypackage export (the main CLI, same code): a package that rebuilds"
+expect_vm 0 keypackage export vol.img --out main.vkp --key-file vol.img.rp --json
+out | jq -e --arg u "$UUID" --arg r "$RID" '.volume_uuid == $u and .recovery_id == $r' \
+  >/dev/null || fail "volmgr keypackage export --json: $(out)"
+[[ $(stat -c %a main.vkp) == 400 ]] || fail "key package mode is $(stat -c %a main.vkp)"
+expect_vr 0 keypackage show main.vkp --json
+out | jq -e --arg u "$UUID" '.volume_uuid == $u and .label == "payroll"' >/dev/null ||
+  fail "show of volmgr's package: $(out)"
+cp vol.img dead2.img
+wipe_headers dead2.img
+expect_vr 0 rebuild dead2.img --key-package main.vkp --key-file vol.img.rp
+expect_vm 0 open dead2.img x --test --key-file vol.img.rp
+expect_vm 2 keypackage export vol.img --out p2.vkp --key-file pass
+has "sealed under a recovery password"
+[[ ! -e p2.vkp ]] || fail "a package was written for a passphrase"
+expect_vm 6 keypackage export vol.img --out w2.vkp --key-file wrong.rp
+expect_vm 4 keypackage export vol.img --out main.vkp --key-file vol.img.rp
+has "never overwritten"
+expect_vm 5 keypackage export vol.img --out n.vkp   # no credential, no terminal
+expect_vm 0 keypackage export --help
+has "volmgr-recover rebuild"
+
 finish

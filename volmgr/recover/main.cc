@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -26,12 +28,16 @@
 #include "volmgr/base/secret_io.h"
 #include "volmgr/cli/app_main.h"
 #include "volmgr/cli/credential_options.h"
+#include "volmgr/cli/recovery_agent_options.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/keys/recovery_password.h"
+#include "volmgr/recover/bitlocker.h"
 #include "volmgr/recover/data_io.h"
 #include "volmgr/recover/extract.h"
+#include "volmgr/recover/fuse_mount.h"
 #include "volmgr/recover/header_check.h"
 #include "volmgr/recover/key_package.h"
+#include "volmgr/recover/key_package_export.h"
 #include "volmgr/recover/rebuild.h"
 #include "volmgr/recover/verify.h"
 #include "volmgr/volume/luks_device.h"
@@ -61,16 +67,23 @@ Examples:
   volmgr-recover extract disk.img --to plain.img --key-file - < pass.txt
   volmgr-recover extract disk.img --to plain.img --resume --key-file pass.txt
   volmgr-recover verify /dev/sdb --sample 1000 --startup-key /media/usb/KEY.BEK
+  volmgr-recover verify /dev/sdb --key-package sdb.vkp    # checks its checksum
+  volmgr-recover mount /dev/sdb /mnt/plain                 # /mnt/plain/plain.img
+  e2fsck -n /mnt/plain/plain.img; fusermount3 -u /mnt/plain
+  volmgr-recover mount disk.img /mnt/plain --key-package disk.vkp -f
   volmgr-recover keypackage export /dev/sdb --out sdb.vkp  # asks for the recovery password
   volmgr-recover keypackage show sdb.vkp
   volmgr-recover check /dev/sdb
   volmgr-recover restore /dev/sdb                         # from the intact copy
   volmgr-recover restore /dev/sdb --from sdb-header.img
   volmgr-recover rebuild /dev/sdb --key-package sdb.vkp --dry-run
+  volmgr-recover bitlk-dump /dev/sda3 --key-file rp.txt   # BitLocker: check offline
+  volmgr-recover bitlk-open /dev/sda3 win --key-file rp.txt  # /dev/mapper/win, ro
 )";
 
-// The credential options of `volmgr open`.
-using UnlockOptions = cli::CredentialOptions;
+// The credential options of `volmgr open`, plus --agent-key and
+// --availability-key (cli/recovery_agent_options.h).
+using UnlockOptions = cli::RecoveryAgentOptions;
 
 // An unlocked data segment: where it is and its key.
 struct Unlocked {
@@ -92,20 +105,17 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
       if (luks.status().message().find("holds no LUKS header") !=
           std::string::npos) {
         // Maybe Windows BitLocker: say so precisely.
-        crypt_device* cd = nullptr;
-        if (crypt_init(&cd, device.c_str()) == 0) {
-          const bool bitlk = crypt_load(cd, CRYPT_BITLK, nullptr) == 0;
-          crypt_free(cd);
-          if (bitlk) {
-            return UnsupportedError(
-                device +
-                " is a BitLocker volume. volmgr-recover does not "
-                "decrypt BitLocker's layout in userspace; on a system with "
-                "dm-crypt use `cryptsetup open --type bitlk --readonly " +
-                device +
-                " NAME` with the recovery password or password "
-                "(TPM, TPM+PIN and startup-key protectors are not supported)");
-          }
+        if (IsBitlocker(device)) {
+          return UnsupportedError(
+              device +
+              " is a BitLocker volume: volmgr-recover cannot decrypt "
+              "BitLocker's layout in userspace (libcryptsetup does not expose "
+              "it). Check a credential offline with `volmgr-recover "
+              "bitlk-dump " +
+              device +
+              " --key-file F`; read the data through a read-only dm-crypt "
+              "mapping, `volmgr-recover bitlk-open " +
+              device + " NAME` (needs device-mapper)");
         }
         return FailedPreconditionError(device +
                                        " holds neither a LUKS2 header nor a "
@@ -133,7 +143,12 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
   creds.startup_key_files = o.startup_keys;
   if (!o.recovery_id.empty()) creds.recovery_id = o.recovery_id;
   std::optional<StatusOr<volume::UnlockResult>> r;
-  if (!creds.startup_key_files.empty() && !o.key.has()) {
+  if (o.any()) {
+    VOLMGR_RETURN_IF_ERROR(o.Fill(*vol, creds));
+    std::vector<volume::UnlockFailure> failures;
+    r = vol->Unlock(creds, &failures);
+    if (!r->ok()) cli::RecoveryAgentOptions::Report(failures);
+  } else if (!creds.startup_key_files.empty() && !o.key.has()) {
     r = vol->Unlock(creds);
     if (!r->ok() && cli::CanPrompt()) r.reset();
   }
@@ -283,6 +298,67 @@ StatusOr<keys::RecoveryPassword> ReadRecoveryPassword(
   return keys::RecoveryPassword::Parse(text);
 }
 
+// Unlocks with a key package (and its recovery password, from `key` or a
+// prompt) instead of the header, which may be destroyed. Refuses a package
+// of another volume (naming it) when a header copy still names this
+// device's volume. With `prove_data`, the first data bytes must decrypt to
+// the package's checksum: the proof that DEVICE holds that volume. The
+// package's checksum is copied to *check when given.
+struct PackageCheck {
+  uint32_t bytes = 0;
+  std::array<uint8_t, 32> sha256{};
+};
+StatusOr<Unlocked> UnlockWithKeyPackage(const std::string& device,
+                                        const std::string& package,
+                                        const SecretSource& key,
+                                        bool prove_data,
+                                        PackageCheck* check = nullptr) {
+  VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(package));
+  VOLMGR_ASSIGN_OR_RETURN(KeyPackageHeader h, ReadKeyPackageHeader(f));
+  const std::string pkg_uuid = h.volume_uuid.ToString();
+  const std::string whose =
+      "volume " + pkg_uuid +
+      (h.label.empty() ? "" : " (label \"" + h.label + "\")");
+  VOLMGR_ASSIGN_OR_RETURN(HeaderReport rep, CheckHeader(device));
+  for (const HeaderCopyReport* c : {&rep.primary, &rep.secondary}) {
+    if (c->magic_ok && !c->uuid.empty() && c->uuid != pkg_uuid) {
+      return FailedPreconditionError(
+          "the key package " + package + " is for " + whose + ", but the " +
+          c->name + " header of " + device + " names volume " + c->uuid);
+    }
+  }
+  VOLMGR_ASSIGN_OR_RETURN(
+      keys::RecoveryPassword rp,
+      ReadRecoveryPassword(
+          key, "Recovery password " + h.recovery_id.ToString() + ": "));
+  VOLMGR_ASSIGN_OR_RETURN(KeyPackageSecret s, OpenKeyPackage(f, rp));
+  DataSegment seg{
+      pkg_uuid,        h.label,    s.cipher, s.sector_size, s.data_offset_bytes,
+      s.payload_bytes, s.iv_offset};
+  if (check != nullptr) *check = {s.check_bytes, s.check_sha256};
+  if (prove_data) {
+    VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                            SegmentReader::Open(device, seg));
+    uint32_t used = 0;
+    VOLMGR_ASSIGN_OR_RETURN(
+        auto sum, PlaintextChecksum(reader, s.fvek, s.check_bytes, &used));
+    if (used != s.check_bytes || sum != s.check_sha256) {
+      return FailedPreconditionError(
+          "the data on " + device +
+          " does not decrypt with the key package of " + whose +
+          " (checksum of the first " + std::to_string(s.check_bytes) +
+          " bytes differs): not this volume's data, or the data changed "
+          "since the package was made");
+    }
+  }
+  return Unlocked{std::move(seg),
+                  std::move(s.fvek),
+                  "key package " + package + " (recovery password " +
+                      h.recovery_id.ToString().substr(0, 8) + ")",
+                  {},
+                  {}};
+}
+
 unsigned DefaultThreads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
@@ -372,7 +448,12 @@ int Run(int argc, char** argv) {
   VerifyOptions vf_opts;
   vf_opts.threads = DefaultThreads();
   bool vf_json = false;
+  std::string vf_pkg;
   vf->add_option("DEVICE", device, "volume device or image")->required();
+  vf->add_option("--key-package", vf_pkg,
+                 "unlock with this key package and its recovery password "
+                 "instead of the header, and check the package's checksum "
+                 "of the first data bytes");
   vf->add_option("--sample", vf_opts.samples,
                  "sectors to read, evenly spread (default 256)");
   vf->add_flag("--all", vf_opts.all, "read and decrypt every sector");
@@ -382,12 +463,43 @@ int Run(int argc, char** argv) {
   vf_unlock.AddTo(vf);
   vf->callback([&] {
     result = [&]() -> Status {
-      VOLMGR_ASSIGN_OR_RETURN(Unlocked u, UnlockDevice(device, vf_unlock));
+      std::optional<StatusOr<Unlocked>> unlocked;
+      PackageCheck pkg_check;
+      if (vf_pkg.empty()) {
+        unlocked = UnlockDevice(device, vf_unlock);
+      } else {
+        unlocked = UnlockWithKeyPackage(device, vf_pkg, vf_unlock.key, false,
+                                        &pkg_check);
+      }
+      if (!unlocked->ok()) return unlocked->status();
+      Unlocked u = std::move(**unlocked);
       VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
                               SegmentReader::Open(device, u.segment));
       Progress progress(!vf_json, "verify");
       vf_opts.progress = [&](uint64_t d, uint64_t t) { progress.Update(d, t); };
       VOLMGR_ASSIGN_OR_RETURN(VerifyResult r, Verify(reader, u.fvek, vf_opts));
+      // The package's checksum: "match", "differs" or "unreadable".
+      std::string pkg_result;
+      Status pkg_status;
+      if (!vf_pkg.empty()) {
+        uint32_t used = 0;
+        auto sum = PlaintextChecksum(reader, u.fvek, pkg_check.bytes, &used);
+        if (!sum.ok()) {
+          pkg_result = "unreadable";
+          pkg_status = sum.status().WithContext(
+              "the key package's checksum cannot be checked");
+        } else if (used != pkg_check.bytes || *sum != pkg_check.sha256) {
+          pkg_result = "differs";
+          pkg_status = CorruptionError(
+              "the first " + std::to_string(pkg_check.bytes) +
+              " decrypted data bytes differ from the key package's checksum: "
+              "the data changed since the package was made (a mounted "
+              "filesystem rewrites its superblock), or this is not its "
+              "volume's data");
+        } else {
+          pkg_result = "match";
+        }
+      }
       if (vf_json) {
         Json bad = Json::array();
         for (const auto& b : r.unreadable) {
@@ -402,7 +514,9 @@ int Run(int argc, char** argv) {
                           {"filesystem", r.fs_type},
                           {"filesystem_uuid", r.fs_uuid},
                           {"sectors_checked", r.sectors_checked},
-                          {"unreadable", bad}}
+                          {"unreadable", bad},
+                          {"key_package_checksum",
+                           vf_pkg.empty() ? Json(nullptr) : Json(pkg_result)}}
                          .dump(2)
                   << std::endl;
       } else {
@@ -414,9 +528,16 @@ int Run(int argc, char** argv) {
           std::printf("Filesystem: %s (UUID %s)\n", r.fs_type.c_str(),
                       r.fs_uuid.c_str());
         }
+        if (!vf_pkg.empty()) {
+          std::printf("Key package checksum of the first %u bytes: %s\n",
+                      pkg_check.bytes, pkg_result.c_str());
+        }
       }
       VOLMGR_RETURN_IF_ERROR(ReportUnreadable(u.segment, r.unreadable));
-      if (r.fs_type.empty()) {
+      VOLMGR_RETURN_IF_ERROR(pkg_status);
+      // The package's checksum is the check asked for; a filesystem
+      // signature is then only information.
+      if (r.fs_type.empty() && vf_pkg.empty()) {
         return NotFoundError(
             "no filesystem signature at the start of the "
             "decrypted data (the key is right: LUKS proved "
@@ -426,6 +547,189 @@ int Run(int argc, char** argv) {
       return Status::Ok();
     }();
   });
+
+  // ---- mount -------------------------------------------------------------
+  auto* mt = app.add_subcommand(
+      "mount",
+      "Mount the plaintext block device read-only through FUSE, as "
+      "MOUNTPOINT/plain.img (no dm-crypt needed)");
+  UnlockOptions mt_unlock;
+  FuseMountOptions mt_opts;
+  mt_opts.threads = DefaultThreads();
+  std::string mt_pkg;
+  mt->add_option("DEVICE", device, "volume device or image")->required();
+  mt->add_option("MOUNTPOINT", mt_opts.mountpoint, "existing directory")
+      ->required();
+  mt->add_flag("--foreground,-f", mt_opts.foreground,
+               "serve in the foreground until unmounted or Ctrl-C (default: "
+               "detach once mounted)");
+  mt->add_option("--threads", mt_opts.threads, "decryption threads")
+      ->check(CLI::Range(1, 64));
+  mt->add_option("--key-package", mt_pkg,
+                 "unlock with this key package and its recovery password "
+                 "(--key-file, --key-fd or prompt) instead of the header");
+  mt_unlock.AddTo(mt);
+  mt->footer(
+      "\nThe mount holds one file, plain.img: the volume's plaintext, "
+      "byte-identical to /dev/mapper/NAME. Unmount with `fusermount3 -u "
+      "MOUNTPOINT`. Reads of unreadable sectors fail with EIO; writes with "
+      "EROFS.\nExamples:\n  volmgr-recover mount /dev/sdb /mnt/plain "
+      "--key-file pass.txt\n  debugfs -R 'ls -l /' /mnt/plain/plain.img\n"
+      "  fusermount3 -u /mnt/plain\n");
+  mt->callback([&] {
+    result = [&]() -> Status {
+      // Before any secret is asked for.
+      VOLMGR_RETURN_IF_ERROR(CheckMountpoint(mt_opts.mountpoint));
+      if (char* abs = realpath(mt_opts.mountpoint.c_str(), nullptr)) {
+        mt_opts.mountpoint = abs;
+        std::free(abs);
+      }
+      // Filled in by the unlock, which runs in the serving process.
+      std::string uuid, how;
+      uint64_t payload = 0;
+      auto unlock = [&]() -> StatusOr<PlaintextSource> {
+        std::optional<StatusOr<Unlocked>> unlocked;
+        if (mt_pkg.empty()) {
+          unlocked = UnlockDevice(device, mt_unlock);
+        } else {
+          unlocked = UnlockWithKeyPackage(device, mt_pkg, mt_unlock.key, true);
+        }
+        if (!unlocked->ok()) return unlocked->status();
+        Unlocked& u = **unlocked;
+        uuid = u.segment.uuid;
+        how = u.how;
+        payload = u.segment.payload_bytes;
+        VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                                SegmentReader::Open(device, u.segment));
+        return PlaintextSource{std::move(reader), std::move(u.fvek)};
+      };
+      const std::string file =
+          mt_opts.mountpoint + "/" + std::string(kPlainFileName);
+      mt_opts.on_mounted = [&] {
+        std::printf(
+            "Mounted the plaintext of volume %s (unlocked with %s) "
+            "read-only as %s (%llu bytes).\n%s`fusermount3 -u %s` "
+            "unmounts it.\n",
+            uuid.c_str(), how.c_str(), file.c_str(),
+            static_cast<unsigned long long>(payload),
+            mt_opts.foreground ? "Serving in the foreground; Ctrl-C or " : "",
+            mt_opts.mountpoint.c_str());
+        std::fflush(stdout);
+      };
+      mt_opts.on_read_error = [](const Status& s) {
+        std::fprintf(stderr, "volmgr-recover: read error: %s\n",
+                     s.message().c_str());
+      };
+      return ServePlaintext(unlock, mt_opts);
+    }();
+  });
+
+  // ---- bitlk-dump|open|close (Windows BitLocker) ---------------------------
+  // Credentials: password or recovery password (--key-file, --key-fd,
+  // prompt) or a startup key file (--startup-key KEY.BEK).
+  struct BitlkCreds {
+    SecretSource key;
+    std::string startup_key;
+    void AddTo(CLI::App* cmd) {
+      cmd->add_option("--key-file", key.file,
+                      "read the password or recovery password from FILE "
+                      "('-' = stdin)");
+      cmd->add_option("--key-fd", key.fd,
+                      "read the password or recovery password from "
+                      "descriptor N");
+      cmd->add_option("--startup-key", startup_key,
+                      "a BitLocker startup key file (.BEK)");
+    }
+    bool given() const { return key.has() || !startup_key.empty(); }
+    StatusOr<SecretBytes> Read(const std::string& dev) const {
+      if (!startup_key.empty()) return ReadSecretFile(startup_key, 64 << 10);
+      if (!key.has() && !cli::CanPrompt()) {
+        return FailedPreconditionError(
+            "no credential given and no terminal to ask on: pass --key-file, "
+            "--key-fd or --startup-key");
+      }
+      return cli::ReadSecret(key,
+                             "BitLocker password or recovery password "
+                             "for " +
+                                 dev + ": ");
+    }
+  };
+  constexpr const char* kBitlkNote =
+      "\nBitLocker protectors that work: password, recovery password, "
+      "startup key (.BEK). Not supported (libcryptsetup cannot use them): "
+      "TPM, TPM+PIN, TPM+startup key, smart card, network unlock; use the "
+      "recovery password (Windows: `manage-bde -protectors -get C:`).\n";
+  auto* bd = app.add_subcommand(
+      "bitlk-dump",
+      "Describe a Windows BitLocker volume; with a credential, prove it "
+      "opens the volume (offline, no device-mapper)");
+  BitlkCreds bd_creds;
+  bool bd_json = false;
+  bd->add_option("DEVICE", device, "BitLocker volume or image")->required();
+  bd_creds.AddTo(bd);
+  bd->add_flag("--json", bd_json, "print JSON");
+  bd->footer(std::string(kBitlkNote) +
+             "Example:\n  volmgr-recover bitlk-dump /dev/sda3 --key-file "
+             "recovery.txt\n");
+  bd->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      std::string credential = "not checked";
+      if (bd_creds.given()) {
+        VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bd_creds.Read(device));
+        VOLMGR_RETURN_IF_ERROR(CheckBitlockerCredential(device, secret));
+        credential = "opens the volume";
+      }
+      if (bd_json) {
+        std::cout << Json{{"device", device},
+                          {"type", "BitLocker"},
+                          {"guid", info.guid},
+                          {"cipher", info.cipher},
+                          {"volume_key_bits", info.volume_key_bits},
+                          {"device_bytes", info.device_bytes},
+                          {"credential", credential}}
+                         .dump(2)
+                  << std::endl;
+        return Status::Ok();
+      }
+      std::printf(
+          "BitLocker volume %s\n  GUID:        %s\n  Cipher:      %s, "
+          "%d-bit key\n  Size:        %llu bytes\n  Credential:  %s\n",
+          device.c_str(), info.guid.c_str(), info.cipher.c_str(),
+          info.volume_key_bits,
+          static_cast<unsigned long long>(info.device_bytes),
+          credential.c_str());
+      return Status::Ok();
+    }();
+  });
+  auto* bo = app.add_subcommand(
+      "bitlk-open",
+      "Open a Windows BitLocker volume read-only as /dev/mapper/NAME "
+      "(dm-crypt through libcryptsetup)");
+  BitlkCreds bo_creds;
+  std::string bo_name;
+  bo->add_option("DEVICE", device, "BitLocker volume or image")->required();
+  bo->add_option("NAME", bo_name, "mapping name")->required();
+  bo_creds.AddTo(bo);
+  bo->footer(std::string(kBitlkNote) +
+             "Extract a BitLocker volume through the mapping:\n"
+             "  volmgr-recover bitlk-open /dev/sda3 win --key-file rp.txt\n"
+             "  dd if=/dev/mapper/win of=win-plain.img bs=8M\n"
+             "  volmgr-recover bitlk-close win\n");
+  bo->callback([&] {
+    result = [&]() -> Status {
+      VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bo_creds.Read(device));
+      VOLMGR_RETURN_IF_ERROR(OpenBitlocker(device, bo_name, secret));
+      std::printf("Opened BitLocker volume %s read-only as /dev/mapper/%s.\n",
+                  device.c_str(), bo_name.c_str());
+      return Status::Ok();
+    }();
+  });
+  auto* bc =
+      app.add_subcommand("bitlk-close", "Remove a mapping made by bitlk-open");
+  std::string bc_name;
+  bc->add_option("NAME", bc_name, "mapping name")->required();
+  bc->callback([&] { result = CloseBitlocker(bc_name); });
 
   // ---- keypackage export|show -------------------------------------------
   auto* kp = app.add_subcommand("keypackage", "Key packages: export, show");
@@ -452,47 +756,23 @@ int Run(int argc, char** argv) {
                                   " exists; volmgr-recover never "
                                   "overwrites a key package");
       }
-      UnlockOptions o;
-      o.key = kp_key;
-      o.recovery_id = kp_rid;
-      // Only a recovery password may seal: restrict the unlock to those.
-      if (o.recovery_id.empty()) o.recovery_id.clear();
-      VOLMGR_ASSIGN_OR_RETURN(Unlocked u, UnlockDevice(device, o, true));
-      if (!u.used || u.used->kind != "recovery-password" || !u.secret) {
-        return InvalidArgumentError(
-            "a key package is sealed under a recovery password of the "
-            "volume; the credential given is " +
-            u.how);
+      if (!kp_key.has() && !cli::CanPrompt()) {
+        return FailedPreconditionError(
+            "no recovery password given and no terminal to ask on: pass "
+            "--key-file or --key-fd");
       }
-      VOLMGR_ASSIGN_OR_RETURN(keys::RecoveryPassword rp,
-                              keys::RecoveryPassword::Parse(*u.secret));
-      VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
-                              SegmentReader::Open(device, u.segment));
-      KeyPackageSecret s;
-      VOLMGR_ASSIGN_OR_RETURN(s.fvek, SecretBytes::CopyOf(u.fvek.Reveal()));
-      s.cipher = u.segment.cipher;
-      s.sector_size = u.segment.sector_size;
-      s.data_offset_bytes = u.segment.data_offset_bytes;
-      s.payload_bytes = u.segment.payload_bytes;
-      s.iv_offset = u.segment.iv_offset;
       VOLMGR_ASSIGN_OR_RETURN(
-          s.check_sha256,
-          PlaintextChecksum(reader, u.fvek, kKeyPackageCheckBytes,
-                            &s.check_bytes));
-      KeyPackageHeader h;
-      VOLMGR_ASSIGN_OR_RETURN(h.volume_uuid, Uuid::Parse(u.segment.uuid));
-      VOLMGR_ASSIGN_OR_RETURN(h.recovery_id, Uuid::Parse(u.used->id));
-      h.created_unix = std::time(nullptr);
-      h.label = u.segment.label;
-      VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> file,
-                              SealKeyPackage(h, s, rp));
-      VOLMGR_ASSIGN_OR_RETURN(SecretBytes blob, SecretBytes::CopyOf(file));
-      VOLMGR_RETURN_IF_ERROR(WriteNewSecretFile(kp_out, blob, 0400));
+          SecretBytes typed,
+          cli::ReadSecret(kp_key, "Recovery password for " + device + ": "));
+      VOLMGR_ASSIGN_OR_RETURN(
+          ExportedKeyPackage pkg,
+          ExportKeyPackage(device, std::move(typed), kp_rid));
+      VOLMGR_RETURN_IF_ERROR(WriteKeyPackage(kp_out, pkg.file));
       std::printf(
           "Key package for volume %s written to %s.\nIt opens with "
           "recovery password %s; together they decrypt the whole "
           "volume: store it apart from the password.\n",
-          u.segment.uuid.c_str(), kp_out.c_str(), u.used->id.c_str());
+          pkg.volume_uuid.c_str(), kp_out.c_str(), pkg.recovery_id.c_str());
       return Status::Ok();
     }();
   });

@@ -1,0 +1,59 @@
+// Windows BitLocker volumes (dual-boot users), through libcryptsetup's BITLK
+// support: recognise, describe, check a credential offline, and open a
+// read-only dm-crypt mapping.
+//
+// Credentials libcryptsetup accepts, so we do: the password, the 48-digit
+// recovery password, and a startup key (.BEK file, passed as its bytes).
+// Not supported (libcryptsetup has no way to use them): TPM, TPM+PIN,
+// TPM+startup key, TPM+PIN+startup key, smart card (certificate), and
+// network unlock. A volume protected only by those needs its recovery
+// password.
+//
+// There is no userspace decryption of BitLocker here: libcryptsetup does
+// not expose BitLocker's segment layout (relocated boot sectors, metadata
+// areas, per-segment IVs), only the dm table it builds, so reading the data
+// needs the mapping, i.e. device-mapper.
+//
+// Thread-safety: free functions, reentrant.
+#ifndef VOLMGR_RECOVER_BITLOCKER_H_
+#define VOLMGR_RECOVER_BITLOCKER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "volmgr/base/secret_bytes.h"
+#include "volmgr/base/status.h"
+
+namespace volmgr::recover {
+
+struct BitlockerInfo {
+  std::string guid;         // BitLocker volume GUID (crypt_get_uuid)
+  std::string cipher;       // e.g. "aes-xts-plain64", "aes-cbc-eboiv"
+  int volume_key_bits = 0;  // FVEK size
+  uint64_t device_bytes = 0;
+};
+
+// True if `device` holds a BitLocker volume libcryptsetup can parse.
+bool IsBitlocker(const std::string& device);
+
+// kFailedPrecondition if `device` is not a BitLocker volume.
+StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device);
+
+// Proves a credential offline (no device-mapper): decrypts the VMK and the
+// FVEK with it, then wipes them. kAuthFailed when it opens nothing;
+// kUnsupported for a volume libcryptsetup cannot unlock (e.g. TPM only).
+Status CheckBitlockerCredential(const std::string& device,
+                                const SecretBytes& credential);
+
+// Creates a read-only mapping /dev/mapper/`name`. kAuthFailed for a wrong
+// credential; kUnavailable when device-mapper or dm-crypt is missing;
+// kAlreadyExists when `name` is taken.
+Status OpenBitlocker(const std::string& device, const std::string& name,
+                     const SecretBytes& credential);
+
+// Removes the mapping `name`. kNotFound if absent; kBusy while in use.
+Status CloseBitlocker(const std::string& name);
+
+}  // namespace volmgr::recover
+
+#endif  // VOLMGR_RECOVER_BITLOCKER_H_

@@ -1,0 +1,76 @@
+#include "volmgr/recover/key_package_export.h"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <utility>
+
+#include "volmgr/base/secret_io.h"
+#include "volmgr/base/uuid.h"
+#include "volmgr/keys/recovery_password.h"
+#include "volmgr/protectors/protector.h"
+#include "volmgr/recover/data_io.h"
+#include "volmgr/recover/key_package.h"
+#include "volmgr/recover/verify.h"
+#include "volmgr/volume/volume.h"
+
+namespace volmgr::recover {
+
+StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
+                                              SecretBytes typed,
+                                              const std::string& recovery_id) {
+  VOLMGR_ASSIGN_OR_RETURN(volume::Volume vol, volume::Volume::Load(device));
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes text,
+                          SecretBytes::CopyOf(typed.Reveal()));
+  protectors::Credentials creds;
+  if (!recovery_id.empty()) creds.recovery_id = recovery_id;
+  creds.secrets.push_back(std::move(typed));
+  VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult r, vol.Unlock(creds));
+  if (r.used.kind != "recovery-password") {
+    const auto* h = protectors::FindHandler(r.used.kind);
+    return InvalidArgumentError(
+        "a key package is sealed under a recovery password of the volume; "
+        "the credential given is " +
+        std::string(h ? h->display_name() : r.used.kind) + " " +
+        r.used.id.substr(0, 8));
+  }
+  VOLMGR_ASSIGN_OR_RETURN(keys::RecoveryPassword rp,
+                          keys::RecoveryPassword::Parse(text));
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, vol.ReadFvek(r.vmk));
+  VOLMGR_ASSIGN_OR_RETURN(DataSegment seg, DescribeSegment(vol.luks()));
+  VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                          SegmentReader::Open(device, seg));
+  KeyPackageSecret s;
+  VOLMGR_ASSIGN_OR_RETURN(
+      s.check_sha256,
+      PlaintextChecksum(reader, fvek, kKeyPackageCheckBytes, &s.check_bytes));
+  s.fvek = std::move(fvek);
+  s.cipher = seg.cipher;
+  s.sector_size = seg.sector_size;
+  s.data_offset_bytes = seg.data_offset_bytes;
+  s.payload_bytes = seg.payload_bytes;
+  s.iv_offset = seg.iv_offset;
+  KeyPackageHeader h;
+  VOLMGR_ASSIGN_OR_RETURN(h.volume_uuid, Uuid::Parse(seg.uuid));
+  VOLMGR_ASSIGN_OR_RETURN(h.recovery_id, Uuid::Parse(r.used.id));
+  h.created_unix = std::time(nullptr);
+  h.label = seg.label;
+  ExportedKeyPackage out;
+  VOLMGR_ASSIGN_OR_RETURN(out.file, SealKeyPackage(h, s, rp));
+  out.volume_uuid = seg.uuid;
+  out.recovery_id = r.used.id;
+  return out;
+}
+
+Status WriteKeyPackage(const std::string& path,
+                       const std::vector<uint8_t>& file) {
+  if (access(path.c_str(), F_OK) == 0) {
+    return AlreadyExistsError(path +
+                              " exists; a key package is never "
+                              "overwritten");
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes blob, SecretBytes::CopyOf(file));
+  return WriteNewSecretFile(path, blob, 0400);
+}
+
+}  // namespace volmgr::recover
