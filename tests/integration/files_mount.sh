@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# `volmgr files mount`: POSIX behaviour through the FUSE mount (a small
+# pjdfstest-like list), encrypted names on disk, tampering -> EIO plus a log
+# line naming the file, and kill -9 of the daemon during writes.
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+source "$HERE/files_lib.sh"
+
+S=$WORK/store
+M=$WORK/mnt
+step "1: init and mount"
+files_init "$S"
+files_mount "$S" "$M"
+
+step "2: create, read back, names and content encrypted on disk"
+echo "hello world" >"$M/hello.txt"
+[[ $(cat "$M/hello.txt") == "hello world" ]] || fail "read back"
+[[ $(stat -c %s "$M/hello.txt") == 12 ]] || fail "size is not plaintext size"
+if grep -rqs "hello" "$S/data"; then fail "plaintext name or data on disk"; fi
+[[ $(find "$S/data" -type f ! -name .dirid | wc -l) == 1 ]] || fail "one file"
+
+step "3: random access, truncate/extend, holes"
+python3 - "$M/r.bin" <<'PY' || fail "random access model mismatch"
+import os, random, sys
+p = sys.argv[1]
+rnd = random.Random(7)
+model = bytearray()
+fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+for step in range(300):
+    op = rnd.random()
+    if op < 0.5:
+        off = rnd.randrange(0, len(model) + 70000)
+        data = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 40000)))
+        os.pwrite(fd, data, off)
+        if len(model) < off + len(data):
+            model.extend(b"\0" * (off + len(data) - len(model)))
+        model[off:off + len(data)] = data
+    elif op < 0.7:
+        size = rnd.randrange(0, len(model) + 50000)
+        os.ftruncate(fd, size)
+        if size < len(model): del model[size:]
+        else: model.extend(b"\0" * (size - len(model)))
+    else:
+        off = rnd.randrange(0, len(model) + 1)
+        n = rnd.randrange(1, 70000)
+        got = os.pread(fd, n, off)
+        assert got == bytes(model[off:off + n]), ("read", step, off, n)
+    assert os.fstat(fd).st_size == len(model), ("size", step)
+os.close(fd)
+with open(p, "rb") as f:
+    assert f.read() == bytes(model)
+PY
+truncate -s 100000 "$M/hole" && [[ $(stat -c %s "$M/hole") == 100000 ]] ||
+  fail "extend"
+[[ $(tr -d '\0' <"$M/hole" | wc -c) == 0 ]] || fail "hole is not zeros"
+
+step "4: O_APPEND, mmap reads, unlink while open, fsync"
+python3 - "$M" <<'PY' || fail "append/mmap/unlink-while-open"
+import mmap, os, sys
+m = sys.argv[1]
+p = m + "/app.log"
+with open(p, "wb") as f: f.write(b"a" * 5)
+fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+os.lseek(fd, 0, os.SEEK_SET)
+os.write(fd, b"BBB")          # must land at the end despite lseek(0)
+os.fsync(fd)
+os.close(fd)
+assert open(p, "rb").read() == b"aaaaaBBB"
+data = bytes(range(256)) * 1000
+with open(m + "/mm", "wb") as f: f.write(data)
+with open(m + "/mm", "rb") as f:
+    mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    assert mm[:] == data and mm[70000:70010] == data[70000:70010]
+    mm.close()
+fd = os.open(m + "/gone", os.O_CREAT | os.O_RDWR)
+os.write(fd, b"still here")
+os.unlink(m + "/gone")
+assert not os.path.exists(m + "/gone")
+os.write(fd, b"!")
+assert os.pread(fd, 100, 0) == b"still here!"
+os.fsync(fd)
+os.close(fd)
+PY
+
+step "5: rename, rename over, hard and symbolic links, directories"
+echo one >"$M/a" && echo two >"$M/b"
+mv "$M/a" "$M/b"
+[[ $(cat "$M/b") == one && ! -e "$M/a" ]] || fail "rename over"
+mkdir -p "$M/d1/d2" && echo deep >"$M/d1/d2/f"
+mv "$M/d1" "$M/d3"
+[[ $(cat "$M/d3/d2/f") == deep ]] || fail "directory rename"
+ln "$M/b" "$M/b.link"
+# (The new name's attributes are fresh; "b"'s may be cached for 1 s.)
+[[ $(stat -c %h "$M/b.link") == 2 && $(cat "$M/b.link") == one ]] ||
+  fail "link"
+[[ $(stat -c %i "$M/b.link") == $(stat -c %i "$M/b") ]] || fail "link inode"
+rm "$M/b"
+[[ $(cat "$M/b.link") == one ]] || fail "hard link keeps the file"
+ln -s "d3/d2/f" "$M/sym"
+[[ $(readlink "$M/sym") == d3/d2/f && $(cat "$M/sym") == deep ]] ||
+  fail "symlink"
+if rmdir "$M/d3" 2>/dev/null; then fail "rmdir of a non-empty directory"; fi
+rm "$M/d3/d2/f" && rmdir "$M/d3/d2" "$M/d3" || fail "rmdir"
+LONG=$(printf 'L%.0s' $(seq 240))
+echo long >"$M/$LONG"
+[[ $(cat "$M/$LONG") == long ]] || fail "long name"
+ls "$M" | grep -qx "$LONG" || fail "long name not listed"
+mv "$M/$LONG" "$M/short" && [[ $(cat "$M/short") == long ]] ||
+  fail "rename of a long name"
+[[ $(find "$S/data" -name '.N*' | wc -l) == 0 ]] || fail "stale sidecar"
+
+step "6: permissions (default_permissions), chmod, statfs"
+echo secret >"$M/private" && chmod 600 "$M/private"
+[[ $(stat -c %a "$M/private") == 600 ]] || fail "chmod"
+if command -v setpriv >/dev/null; then
+  chmod 755 "$M"
+  if setpriv --reuid 65534 --regid 65534 --clear-groups cat "$M/private" \
+    >/dev/null 2>&1; then
+    fail "another user read a 0600 file"
+  fi
+fi
+df "$M" >/dev/null || fail "statfs"
+
+step "7: shred-on-unlink: deleting a file deletes its key"
+keys_before=$(setsid -w "$VOLMGR" files status "$S" --json </dev/null |
+  jq .file_keys)
+rm "$M/hello.txt"
+keys_after=$(setsid -w "$VOLMGR" files status "$S" --json </dev/null |
+  jq .file_keys)
+[[ $keys_after == $((keys_before - 1)) ]] ||
+  fail "key count $keys_before -> $keys_after"
+
+step "8: tampering: flipped byte -> EIO for that file only, logged"
+head -c 100000 /dev/urandom >"$M/victim"
+echo fine >"$M/bystander"
+ino=$(stat -c %i "$M/victim")  # use_ino: the ciphertext's inode number
+files_umount "$M"
+victim=$(find "$S/data" -inum "$ino")
+[[ -n $victim && $(wc -l <<<"$victim") == 1 ]] ||
+  fail "victim ciphertext not found"
+printf '\xff' | dd of="$victim" bs=1 seek=20000 conv=notrunc status=none
+files_mount "$S" "$M"
+expect 1 cat "$M/victim"
+grep -qi "input/output error" "$WORK/.stderr" || fail "not EIO"
+grep -q "/victim" "$WORK/mount.log" || fail "no log line naming /victim"
+[[ $(cat "$M/bystander") == fine ]] || fail "other file affected"
+# The first chunk is intact and still reads.
+run dd if="$M/victim" bs=4096 count=1 status=none
+[[ $LAST_RC == 0 ]] || fail "intact chunk unreadable"
+
+step "9: verify reports the damage, exit 9"
+files_umount "$M"
+expect_vm 9 files verify "$S" --key-file "$WORK/pass"
+has "DAMAGED"
+has "/victim"
+
+step "10: kill -9 during writes; key store consistent; verify --repair"
+files_mount "$S" "$M"
+rm "$M/victim"
+( i=0; while :; do i=$((i + 1)); head -c 3000 /dev/zero >"$M/c$i" || break
+  done ) &
+writer=$!
+sleep 1.5
+pid=$(daemon_pid "$S")
+[[ -n $pid ]] || fail "daemon pid not found"
+kill -9 "$pid"
+wait "$writer" 2>/dev/null || true
+umount -l "$M" 2>/dev/null || fusermount3 -uz "$M" 2>/dev/null || true
+vm files verify "$S" --key-file "$WORK/pass" --json
+[[ $LAST_RC == 0 || $LAST_RC == 9 ]] || fail "verify failed to run"
+damaged=$(jq '.damaged | length' "$WORK/.stdout")
+[[ $damaged == 0 ]] || fail "kill -9 damaged $damaged file(s)"
+expect_vm 0 files verify "$S" --key-file "$WORK/pass" --repair
+expect_vm 0 files verify "$S" --key-file "$WORK/pass"
+files_mount "$S" "$M"
+[[ $(cat "$M/bystander") == fine ]] || fail "bystander after crash"
+files_umount "$M"
+finish

@@ -1,0 +1,182 @@
+#include "volmgr/files/store.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "tests/unit/files/test_util.h"
+#include "volmgr/files/sqlite_key_store.h"
+#include "volmgr/files/store_lock.h"
+
+namespace volmgr::files {
+namespace {
+
+using testing::TempDir;
+
+SecretBytes Pass(std::string_view s) {
+  return std::move(SecretBytes::CopyOf(s)).value();
+}
+
+protectors::Credentials Creds(std::string_view s) {
+  protectors::Credentials c;
+  c.secrets.push_back(Pass(s));
+  return c;
+}
+
+// Cheap Argon2id so the tests run fast; the cost is recorded per protector.
+constexpr crypto::Argon2Params kFast{1, 64, 1};
+
+std::string MakeStore(const TempDir& d,
+                      std::string_view pass = "correct horse") {
+  const std::string root = d.path() + "/store";
+  auto p = Pass(pass);
+  InitOptions o;
+  o.passphrase = &p;
+  o.argon2 = kFast;
+  Status s = Store::Init(root, o);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return root;
+}
+
+TEST(StoreTest, InitUnlockAndWrongPassphrase) {
+  TempDir d;
+  const auto root = MakeStore(d);
+  auto info = Store::Inspect(root);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->master_generation, 1u);
+  EXPECT_EQ(info->chunk_size, kDefaultChunkSize);
+  ASSERT_EQ(info->protectors.size(), 1u);
+  EXPECT_EQ(info->protectors[0].kind, "passphrase");
+  EXPECT_TRUE(Store::Unlock(root, Creds("correct horse")).ok());
+  EXPECT_EQ(Store::Unlock(root, Creds("wrong horse!")).status().code(),
+            StatusCode::kAuthFailed);
+  // A second init into the same directory is refused.
+  auto p = Pass("correct horse");
+  InitOptions o;
+  o.passphrase = &p;
+  o.argon2 = kFast;
+  EXPECT_EQ(Store::Init(root, o).code(), StatusCode::kAlreadyExists);
+}
+
+TEST(StoreTest, FileKeysPersistAndShredDeletesThem) {
+  TempDir d;
+  const auto root = MakeStore(d);
+  FileId id{};
+  SecretBytes key;
+  {
+    auto s = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+    auto nk = s->CreateFileKey(KeyLocation::kTree);
+    ASSERT_TRUE(nk.ok());
+    id = nk->file_id;
+    key = std::move(nk->key);
+  }
+  auto s = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+  auto k = s->FileKey(id);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_TRUE(k->ConstantTimeEquals(key));
+  ASSERT_TRUE(s->Shred(id).ok());
+  EXPECT_EQ(s->FileKey(id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->Shred(id).code(), StatusCode::kNotFound);
+}
+
+TEST(StoreTest, KeyRecordMovedToAnotherFileDoesNotUnwrap) {
+  TempDir d;
+  const auto root = MakeStore(d);
+  auto s = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+  auto a = std::move(s->CreateFileKey(KeyLocation::kTree)).value();
+  auto b = std::move(s->CreateFileKey(KeyLocation::kTree)).value();
+  // Copy A's wrapped key into B's record (an attacker with the database).
+  auto ra = std::move(s->keys().GetFileKey(a.file_id)).value();
+  ra.file_id = b.file_id;
+  ASSERT_TRUE(s->keys().UpdateFileKey(ra).ok());
+  EXPECT_EQ(s->FileKey(b.file_id).status().code(), StatusCode::kCorruption);
+  EXPECT_TRUE(s->FileKey(a.file_id).ok());
+}
+
+TEST(StoreTest, RekeyRewrapsEveryKeyAndKeepsThemEqual) {
+  TempDir d;
+  const auto root = MakeStore(d);
+  auto s = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+  std::vector<NewFileKey> keys;
+  for (int i = 0; i < 50; ++i) {
+    keys.push_back(std::move(s->CreateFileKey(KeyLocation::kTree)).value());
+  }
+  auto before = std::move(s->keys().GetFileKey(keys[0].file_id)).value();
+  auto r = s->Rekey(Creds("correct horse"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->new_generation, 2u);
+  EXPECT_EQ(r->rewrapped, 50u);
+  auto after = std::move(s->keys().GetFileKey(keys[0].file_id)).value();
+  EXPECT_NE(before.wrapped, after.wrapped);
+  EXPECT_EQ(after.generation, 2u);
+  // A fresh unlock (new protector around the new master key) sees the same
+  // file keys and the same names.
+  auto s2 = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+  for (const auto& k : keys) {
+    auto got = s2->FileKey(k.file_id);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(got->ConstantTimeEquals(k.key));
+  }
+  DirId dir{};
+  EXPECT_EQ(*s2->names().Encrypt(dir, "n"), *s->names().Encrypt(dir, "n"));
+  EXPECT_EQ(Store::Inspect(root)->master_generation, 2u);
+  // The old wrapped record no longer opens: restoring it is detected.
+  ASSERT_TRUE(s2->keys().UpdateFileKey(before).ok());
+  EXPECT_FALSE(s2->FileKey(before.file_id).ok());
+}
+
+TEST(StoreTest, RekeyWithWrongPassphraseChangesNothing) {
+  TempDir d;
+  const auto root = MakeStore(d);
+  auto s = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+  auto k = std::move(s->CreateFileKey(KeyLocation::kTree)).value();
+  EXPECT_FALSE(s->Rekey(Creds("not the passphrase")).ok());
+  EXPECT_EQ(Store::Inspect(root)->master_generation, 1u);
+  auto s2 = std::move(Store::Unlock(root, Creds("correct horse"))).value();
+  EXPECT_TRUE(s2->FileKey(k.file_id).ok());
+}
+
+TEST(SqliteKeyStoreTest, TransactionRollsBackOnError) {
+  TempDir d;
+  auto ks = std::move(OpenSqliteKeyStore(d.path() + "/k.db", true)).value();
+  FileKeyRecord r;
+  r.file_id.fill(1);
+  r.wrapped = {1, 2, 3};
+  Status s = ks->Transaction([&]() -> Status {
+    VOLMGR_RETURN_IF_ERROR(ks->InsertFileKey(r));
+    return InternalError("boom");
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  EXPECT_EQ(ks->GetFileKey(r.file_id).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(ks->InsertFileKey(r).ok());
+  EXPECT_EQ(ks->InsertFileKey(r).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(*ks->CountFileKeys(), 1u);
+  // Reopened: WAL mode and the record persist.
+  ks.reset();
+  auto again = OpenSqliteKeyStore(d.path() + "/k.db", false);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->GetFileKey(r.file_id)->wrapped, r.wrapped);
+  EXPECT_EQ(OpenSqliteKeyStore(d.path() + "/k.db", true).status().code(),
+            StatusCode::kAlreadyExists);
+}
+
+TEST(SqliteKeyStoreTest, RejectsAForeignDatabase) {
+  TempDir d;
+  const std::string p = d.path() + "/x.db";
+  int fd = ::open(p.c_str(), O_CREAT | O_WRONLY, 0600);
+  ASSERT_EQ(::write(fd, "not sqlite at all, just text....", 32), 32);
+  ::close(fd);
+  EXPECT_FALSE(OpenSqliteKeyStore(p, false).ok());
+}
+
+TEST(StoreLockTest, SecondLockIsBusy) {
+  TempDir d;
+  auto a = StoreLock::Acquire(d.path());
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(StoreLock::Acquire(d.path()).status().code(), StatusCode::kBusy);
+}
+
+}  // namespace
+}  // namespace volmgr::files

@@ -1,0 +1,861 @@
+#define FUSE_USE_VERSION 312
+#include "volmgr/files/fuse_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "volmgr/files/encrypted_file.h"
+#include "volmgr/files/store_lock.h"
+#include "volmgr/files/verify.h"
+
+namespace volmgr::files {
+
+Status UnmountOnly(const std::string& mountpoint);
+
+namespace {
+
+// One open ciphertext inode, shared by every handle that opened it.
+struct Node {
+  std::shared_mutex mu;  // readers shared, writers/truncate exclusive
+  int fd = -1;
+  ino_t ino = 0;
+  FileHeader header;
+  SecretBytes key;
+  TailCache tail;       // last chunk's plaintext, under `mu` (exclusive)
+  std::string display;  // plaintext path at open, for log lines
+  int refs = 0;
+};
+
+// fi->fh of an open file (node set) or an open directory (dir_path set).
+struct Handle {
+  std::shared_ptr<Node> node;
+  bool append = false;
+  std::string dir_path;
+};
+
+struct Resolved {
+  std::string cpath;
+  std::string parent;
+  std::string entry;    // on-disk name in parent
+  std::string encoded;  // full encoded name (== entry unless long)
+  bool is_long() const { return entry != encoded; }
+};
+
+int ErrnoOf(const Status& s) {
+  if (s.foreign().source == ForeignSource::kErrno) {
+    return static_cast<int>(s.foreign().value);
+  }
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      return ENOENT;
+    case StatusCode::kAlreadyExists:
+      return EEXIST;
+    case StatusCode::kInvalidArgument:
+      return s.message().find("too long") != std::string::npos ? ENAMETOOLONG
+                                                               : EINVAL;
+    case StatusCode::kBusy:
+      return EBUSY;
+    case StatusCode::kFailedPrecondition:
+      return EACCES;
+    default:
+      return EIO;
+  }
+}
+
+}  // namespace
+
+struct FuseMount::State {
+  std::unique_ptr<Store> store;
+  MountOptions options;
+  std::string data;
+  struct fuse* fuse = nullptr;
+  bool mounted = false;
+
+  std::mutex dir_mu;
+  std::mutex nodes_mu;
+  std::unordered_map<ino_t, std::shared_ptr<Node>> nodes;
+
+  void Log(const std::string& line) {
+    if (options.log) options.log(line);
+  }
+
+  // Plaintext directory path -> (ciphertext path, directory ID). Cleared
+  // whenever a directory is renamed or removed; `dir_gen` keeps a resolution
+  // that raced with such a change from being cached.
+  struct DirEntry {
+    std::string cpath;
+    DirId id;
+  };
+  std::unordered_map<std::string, DirEntry> dir_cache;
+  uint64_t dir_gen = 0;
+
+  StatusOr<DirEntry> ResolveDir(const std::string& plain, uint64_t gen) {
+    {
+      std::lock_guard l(dir_mu);
+      auto it = dir_cache.find(plain);
+      if (it != dir_cache.end()) return it->second;
+    }
+    DirEntry e;
+    if (plain.empty()) {
+      e.cpath = data;
+    } else {
+      const size_t slash = plain.rfind('/');
+      VOLMGR_ASSIGN_OR_RETURN(DirEntry parent,
+                              ResolveDir(plain.substr(0, slash), gen));
+      VOLMGR_ASSIGN_OR_RETURN(
+          std::string enc,
+          store->names().Encrypt(parent.id, plain.substr(slash + 1)));
+      e.cpath = parent.cpath + "/" + NameCipher::EntryName(enc);
+    }
+    VOLMGR_ASSIGN_OR_RETURN(e.id, ReadDirId(e.cpath));
+    std::lock_guard l(dir_mu);
+    if (gen == dir_gen) {
+      if (dir_cache.size() > 100000) dir_cache.clear();
+      dir_cache.emplace(plain, e);
+    }
+    return e;
+  }
+
+  StatusOr<DirId> DirIdOf(const std::string& cdir) { return ReadDirId(cdir); }
+
+  void ForgetDirs() {
+    std::lock_guard l(dir_mu);
+    dir_cache.clear();
+    ++dir_gen;
+  }
+
+  StatusOr<Resolved> Resolve(const char* path) {
+    if (path == nullptr) return InvalidArgumentError("no path");
+    // Canonical form: no trailing or repeated slashes, "" for the root.
+    std::string p;
+    for (const char* c = path; *c != '\0'; ++c) {
+      if (*c == '/' && (p.empty() || p.back() == '/')) {
+        if (p.empty()) p += '/';
+        continue;
+      }
+      p += *c;
+    }
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    uint64_t gen;
+    {
+      std::lock_guard l(dir_mu);
+      gen = dir_gen;
+    }
+    Resolved r;
+    if (p.empty()) {
+      r.cpath = data;
+      return r;
+    }
+    const size_t slash = p.rfind('/');
+    VOLMGR_ASSIGN_OR_RETURN(DirEntry parent,
+                            ResolveDir(p.substr(0, slash), gen));
+    VOLMGR_ASSIGN_OR_RETURN(
+        r.encoded, store->names().Encrypt(parent.id, p.substr(slash + 1)));
+    r.entry = NameCipher::EntryName(r.encoded);
+    r.parent = parent.cpath;
+    r.cpath = parent.cpath + "/" + r.entry;
+    return r;
+  }
+
+  // Writes the long-name sidecar of `r` (no-op for short names).
+  int WriteSidecar(const Resolved& r) {
+    if (!r.is_long()) return 0;
+    const std::string path = r.parent + "/" + NameCipher::SidecarFor(r.entry);
+    int fd =
+        ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0) return -errno;
+    ssize_t n = ::write(fd, r.encoded.data(), r.encoded.size());
+    int err = errno;
+    ::close(fd);
+    return n == static_cast<ssize_t>(r.encoded.size()) ? 0 : -err;
+  }
+
+  void RemoveSidecar(const Resolved& r) {
+    if (!r.is_long()) return;
+    ::unlink((r.parent + "/" + NameCipher::SidecarFor(r.entry)).c_str());
+  }
+
+  // Gives new entries to the caller, as the kernel expects of a root daemon.
+  static void ChownToCaller(const std::string& cpath) {
+    if (geteuid() != 0) return;
+    const fuse_context* ctx = fuse_get_context();
+    if (::lchown(cpath.c_str(), ctx->uid, ctx->gid) != 0) {
+      // Best effort: the entry exists; ownership stays root's.
+    }
+  }
+
+  // Opens (or shares) the node for a ciphertext file.
+  StatusOr<std::shared_ptr<Node>> OpenNode(const std::string& cpath,
+                                           const std::string& display) {
+    int fd = ::open(cpath.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+      fd = ::open(cpath.c_str(), O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) return ErrnoToStatus(errno, "open");
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoToStatus(err, "fstat");
+    }
+    std::lock_guard l(nodes_mu);
+    auto it = nodes.find(st.st_ino);
+    if (it != nodes.end()) {
+      ::close(fd);
+      ++it->second->refs;
+      return it->second;
+    }
+    auto node = std::make_shared<Node>();
+    node->fd = fd;
+    node->ino = st.st_ino;
+    node->display = display;
+    auto header = ReadFileHeader(fd);
+    Status s = header.status();
+    if (s.ok()) {
+      node->header = *header;
+      auto key = store->FileKey(header->file_id);
+      s = key.status();
+      if (s.ok()) node->key = std::move(key).value();
+    }
+    if (!s.ok()) {
+      ::close(fd);
+      Log("volmgr files: " + display + ": cannot open: " + s.message());
+      return IoError(s.message());
+    }
+    node->refs = 1;
+    nodes.emplace(st.st_ino, node);
+    return node;
+  }
+
+  void Release(const std::shared_ptr<Node>& node) {
+    std::lock_guard l(nodes_mu);
+    if (--node->refs > 0) return;
+    nodes.erase(node->ino);
+    ::close(node->fd);
+    node->fd = -1;
+  }
+
+  StatusOr<EncryptedFile> FileOf(Node& n) {
+    VOLMGR_ASSIGN_OR_RETURN(ChunkCipher c,
+                            ChunkCipher::Create(n.key, n.header));
+    return EncryptedFile(n.fd, std::move(c), &n.tail);
+  }
+
+  // Plaintext size for a stat of a ciphertext file.
+  static void FixStat(struct stat* st) {
+    if (!S_ISREG(st->st_mode)) return;
+    auto size = ChunkLayout{kDefaultChunkSize}.PlaintextSize(
+        static_cast<uint64_t>(st->st_size));
+    st->st_size = size.ok() ? static_cast<off_t>(*size) : 0;
+    st->st_blocks = (st->st_size + 511) / 512;
+  }
+
+  // The file ID of a ciphertext file that is about to lose its last link.
+  static std::optional<FileId> LastLinkId(const std::string& cpath) {
+    struct stat st {};
+    if (::lstat(cpath.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_nlink != 1) {
+      return std::nullopt;
+    }
+    int fd = ::open(cpath.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    auto h = ReadFileHeader(fd);
+    ::close(fd);
+    if (!h.ok()) return std::nullopt;
+    return h->file_id;
+  }
+
+  void DropKey(const std::optional<FileId>& id) {
+    if (!id) return;
+    Status s = store->Shred(*id);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) {
+      Log("volmgr files: could not delete key " + FileIdHex(*id) + ": " +
+          s.message() + " (verify --repair will)");
+    }
+  }
+};
+
+namespace {
+
+FuseMount::State* S() {
+  return static_cast<FuseMount::State*>(fuse_get_context()->private_data);
+}
+
+// The open file behind `fi`, or nullptr (no handle, or a directory).
+Handle* H(fuse_file_info* fi) {
+  if (fi == nullptr || fi->fh == 0) return nullptr;
+  auto* h = reinterpret_cast<Handle*>(fi->fh);
+  return h->node ? h : nullptr;
+}
+
+#define RESOLVE_OR_ERRNO(var, path)                       \
+  auto var##_or = S()->Resolve(path);                     \
+  if (!var##_or.ok()) return -ErrnoOf(var##_or.status()); \
+  Resolved var = std::move(var##_or).value()
+
+void* FsInit(fuse_conn_info* conn, fuse_config* cfg) {
+  cfg->use_ino = 1;
+  cfg->hard_remove = 1;  // unlink-while-open without .fuse_hidden files
+  cfg->nullpath_ok = 1;
+  cfg->entry_timeout = 1;
+  cfg->attr_timeout = 1;
+  cfg->negative_timeout = 0;
+  return fuse_get_context()->private_data;
+}
+
+int FsGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
+  if (Handle* h = H(fi)) {
+    if (::fstat(h->node->fd, st) != 0) return -errno;
+    FuseMount::State::FixStat(st);
+    return 0;
+  }
+  if (path == nullptr && fi != nullptr && fi->fh != 0) {
+    path = reinterpret_cast<Handle*>(fi->fh)->dir_path.c_str();
+  }
+  RESOLVE_OR_ERRNO(r, path);
+  if (::lstat(r.cpath.c_str(), st) != 0) return -errno;
+  if (S_ISLNK(st->st_mode)) {
+    char buf[8192];
+    ssize_t n = ::readlink(r.cpath.c_str(), buf, sizeof buf);
+    if (n > 0) {
+      auto t = S()->store->names().DecryptTarget(std::string_view(buf, n));
+      st->st_size = t.ok() ? static_cast<off_t>(t->size()) : 0;
+    }
+  }
+  FuseMount::State::FixStat(st);
+  return 0;
+}
+
+int FsReadlink(const char* path, char* buf, size_t size) {
+  RESOLVE_OR_ERRNO(r, path);
+  char raw[8192];
+  ssize_t n = ::readlink(r.cpath.c_str(), raw, sizeof raw);
+  if (n < 0) return -errno;
+  auto t = S()->store->names().DecryptTarget(std::string_view(raw, n));
+  if (!t.ok()) {
+    S()->Log(std::string("volmgr files: ") + path +
+             ": symlink target does not authenticate");
+    return -EIO;
+  }
+  if (size == 0) return -EINVAL;
+  size_t m = std::min(size - 1, t->size());
+  std::memcpy(buf, t->data(), m);
+  buf[m] = '\0';
+  return 0;
+}
+
+int FsMkdir(const char* path, mode_t mode) {
+  RESOLVE_OR_ERRNO(r, path);
+  if (int e = S()->WriteSidecar(r); e != 0) return e;
+  if (::mkdir(r.cpath.c_str(), 0700) != 0) {
+    int err = errno;
+    if (err != EEXIST) S()->RemoveSidecar(r);
+    return -err;
+  }
+  // Write the directory ID before the directory gets its final mode.
+  {
+    auto rnd = SecretBytes::Random(kDirIdSize);
+    if (!rnd.ok()) return -EIO;
+    const std::string p = r.cpath + "/" + std::string(kDirIdFileName);
+    int fd = ::open(p.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0) return -errno;
+    ssize_t n = ::write(fd, rnd->Reveal().data(), kDirIdSize);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(kDirIdSize)) return -EIO;
+  }
+  if (::chmod(r.cpath.c_str(), mode & 07777) != 0) return -errno;
+  FuseMount::State::ChownToCaller(r.cpath);
+  return 0;
+}
+
+int FsUnlink(const char* path) {
+  RESOLVE_OR_ERRNO(r, path);
+  auto id = FuseMount::State::LastLinkId(r.cpath);
+  if (::unlink(r.cpath.c_str()) != 0) return -errno;
+  S()->RemoveSidecar(r);
+  S()->DropKey(id);
+  return 0;
+}
+
+int FsRmdir(const char* path) {
+  RESOLVE_OR_ERRNO(r, path);
+  DIR* d = ::opendir(r.cpath.c_str());
+  if (d == nullptr) return -errno;
+  bool empty = true;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != ".." && n != kDirIdFileName) empty = false;
+  }
+  ::closedir(d);
+  if (!empty) return -ENOTEMPTY;
+  const std::string idf = r.cpath + "/" + std::string(kDirIdFileName);
+  ::unlink(idf.c_str());
+  if (::rmdir(r.cpath.c_str()) != 0) return -errno;
+  S()->RemoveSidecar(r);
+  S()->ForgetDirs();
+  return 0;
+}
+
+int FsSymlink(const char* target, const char* linkpath) {
+  RESOLVE_OR_ERRNO(r, linkpath);
+  auto enc = S()->store->names().EncryptTarget(target);
+  if (!enc.ok()) return -ErrnoOf(enc.status());
+  if (int e = S()->WriteSidecar(r); e != 0) return e;
+  if (::symlink(enc->c_str(), r.cpath.c_str()) != 0) return -errno;
+  FuseMount::State::ChownToCaller(r.cpath);
+  return 0;
+}
+
+int FsRename(const char* from, const char* to, unsigned int flags) {
+  RESOLVE_OR_ERRNO(rf, from);
+  RESOLVE_OR_ERRNO(rt, to);
+  struct stat sf {
+  }, st{};
+  if (::lstat(rf.cpath.c_str(), &sf) != 0) return -errno;
+  std::optional<FileId> replaced;
+  if (!(flags & RENAME_EXCHANGE) && ::lstat(rt.cpath.c_str(), &st) == 0 &&
+      st.st_ino != sf.st_ino) {
+    replaced = FuseMount::State::LastLinkId(rt.cpath);
+  }
+  if (int e = S()->WriteSidecar(rt); e != 0) return e;
+  if (::renameat2(AT_FDCWD, rf.cpath.c_str(), AT_FDCWD, rt.cpath.c_str(),
+                  flags) != 0) {
+    return -errno;
+  }
+  if (flags & RENAME_EXCHANGE) {
+    S()->WriteSidecar(rf);
+  } else if (rf.cpath != rt.cpath) {
+    S()->RemoveSidecar(rf);
+  }
+  if (S_ISDIR(sf.st_mode)) S()->ForgetDirs();
+  S()->DropKey(replaced);
+  return 0;
+}
+
+int FsLink(const char* from, const char* to) {
+  RESOLVE_OR_ERRNO(rf, from);
+  RESOLVE_OR_ERRNO(rt, to);
+  if (int e = S()->WriteSidecar(rt); e != 0) return e;
+  if (::link(rf.cpath.c_str(), rt.cpath.c_str()) != 0) return -errno;
+  return 0;
+}
+
+int FsChmod(const char* path, mode_t mode, fuse_file_info* fi) {
+  if (Handle* h = H(fi)) return ::fchmod(h->node->fd, mode) == 0 ? 0 : -errno;
+  RESOLVE_OR_ERRNO(r, path);
+  return ::chmod(r.cpath.c_str(), mode) == 0 ? 0 : -errno;
+}
+
+int FsChown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
+  if (Handle* h = H(fi)) {
+    return ::fchown(h->node->fd, uid, gid) == 0 ? 0 : -errno;
+  }
+  RESOLVE_OR_ERRNO(r, path);
+  return ::lchown(r.cpath.c_str(), uid, gid) == 0 ? 0 : -errno;
+}
+
+int TruncateNode(Node& n, off_t size) {
+  std::unique_lock l(n.mu);
+  auto f = S()->FileOf(n);
+  if (!f.ok()) return -EIO;
+  Status s = f->Truncate(static_cast<uint64_t>(size));
+  if (!s.ok()) {
+    S()->Log("volmgr files: " + n.display + ": truncate: " + s.message());
+    return -ErrnoOf(s);
+  }
+  return 0;
+}
+
+int FsTruncate(const char* path, off_t size, fuse_file_info* fi) {
+  if (size < 0) return -EINVAL;
+  if (Handle* h = H(fi)) return TruncateNode(*h->node, size);
+  RESOLVE_OR_ERRNO(r, path);
+  auto node = S()->OpenNode(r.cpath, path);
+  if (!node.ok()) return -ErrnoOf(node.status());
+  int rc = TruncateNode(**node, size);
+  S()->Release(*node);
+  return rc;
+}
+
+int FsUtimens(const char* path, const timespec tv[2], fuse_file_info* fi) {
+  if (Handle* h = H(fi)) return ::futimens(h->node->fd, tv) == 0 ? 0 : -errno;
+  RESOLVE_OR_ERRNO(r, path);
+  return ::utimensat(AT_FDCWD, r.cpath.c_str(), tv, AT_SYMLINK_NOFOLLOW) == 0
+             ? 0
+             : -errno;
+}
+
+int AttachHandle(std::shared_ptr<Node> node, fuse_file_info* fi) {
+  auto* h = new Handle;
+  h->node = std::move(node);
+  h->append = (fi->flags & O_APPEND) != 0;
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  return 0;
+}
+
+int FsOpen(const char* path, fuse_file_info* fi) {
+  RESOLVE_OR_ERRNO(r, path);
+  auto node = S()->OpenNode(r.cpath, path);
+  if (!node.ok()) return -ErrnoOf(node.status());
+  if (fi->flags & O_TRUNC) {
+    if (int rc = TruncateNode(**node, 0); rc != 0) {
+      S()->Release(*node);
+      return rc;
+    }
+  }
+  return AttachHandle(std::move(node).value(), fi);
+}
+
+int FsCreate(const char* path, mode_t mode, fuse_file_info* fi) {
+  RESOLVE_OR_ERRNO(r, path);
+  FuseMount::State* s = S();
+  // The key is committed before the ciphertext exists: a crash leaves at
+  // worst an orphan key (removed by verify --repair), never a keyless file.
+  auto nk = s->store->CreateFileKey(KeyLocation::kTree);
+  if (!nk.ok()) return -EIO;
+  if (int e = s->WriteSidecar(r); e != 0) {
+    s->DropKey(nk->file_id);
+    return e;
+  }
+  FileHeader header;
+  header.chunk_size = s->store->chunk_size();
+  header.file_id = nk->file_id;
+  // The header is written to an unnamed O_TMPFILE and only then linked in,
+  // so a crash never leaves a named file without a header.
+  bool tmpfile = true;
+  int fd =
+      ::open(r.parent.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+    tmpfile = false;
+    fd = ::open(r.cpath.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+                mode & 07777);
+  }
+  if (fd < 0) {
+    int err = errno;
+    s->DropKey(nk->file_id);
+    if (err == EEXIST && !(fi->flags & O_EXCL)) return FsOpen(path, fi);
+    return -err;
+  }
+  auto cipher = ChunkCipher::Create(nk->key, header);
+  Status st = cipher.status();
+  if (st.ok()) st = EncryptedFile(fd, std::move(cipher).value()).Initialize();
+  if (st.ok() && tmpfile) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, r.cpath.c_str(),
+                 AT_SYMLINK_FOLLOW) != 0) {
+      int err = errno;
+      ::close(fd);
+      s->DropKey(nk->file_id);
+      if (err == EEXIST && !(fi->flags & O_EXCL)) return FsOpen(path, fi);
+      return -err;
+    }
+  }
+  if (!st.ok()) {
+    ::close(fd);
+    if (!tmpfile) ::unlink(r.cpath.c_str());
+    s->DropKey(nk->file_id);
+    return -ErrnoOf(st);
+  }
+  FuseMount::State::ChownToCaller(r.cpath);
+  struct stat sb {};
+  ::fstat(fd, &sb);
+  auto node = std::make_shared<Node>();
+  node->fd = fd;
+  node->ino = sb.st_ino;
+  node->header = header;
+  node->key = std::move(nk->key);
+  node->display = path;
+  node->refs = 1;
+  {
+    std::lock_guard l(s->nodes_mu);
+    s->nodes[sb.st_ino] = node;
+  }
+  return AttachHandle(std::move(node), fi);
+}
+
+int FsRead(const char* path, char* buf, size_t size, off_t off,
+           fuse_file_info* fi) {
+  Node& n = *H(fi)->node;
+  std::shared_lock l(n.mu);
+  auto f = S()->FileOf(n);
+  if (!f.ok()) return -EIO;
+  auto got = f->Read(static_cast<uint64_t>(off),
+                     {reinterpret_cast<uint8_t*>(buf), size});
+  if (!got.ok()) {
+    S()->Log("volmgr files: " + n.display + ": read at " + std::to_string(off) +
+             ": " + got.status().message());
+    return -EIO;
+  }
+  return static_cast<int>(*got);
+}
+
+int FsWrite(const char* path, const char* buf, size_t size, off_t off,
+            fuse_file_info* fi) {
+  Handle* h = H(fi);
+  Node& n = *h->node;
+  std::unique_lock l(n.mu);
+  auto f = S()->FileOf(n);
+  if (!f.ok()) return -EIO;
+  if (h->append) {
+    auto sz = f->Size();
+    if (!sz.ok()) return -EIO;
+    off = static_cast<off_t>(*sz);
+  }
+  Status s = f->Write(static_cast<uint64_t>(off),
+                      {reinterpret_cast<const uint8_t*>(buf), size});
+  if (!s.ok()) {
+    S()->Log("volmgr files: " + n.display + ": write at " +
+             std::to_string(off) + ": " + s.message());
+    return -ErrnoOf(s);
+  }
+  return static_cast<int>(size);
+}
+
+int FsStatfs(const char* path, struct statvfs* st) {
+  if (::statvfs(S()->data.c_str(), st) != 0) return -errno;
+  st->f_namemax = 255;
+  return 0;
+}
+
+int FsRelease(const char*, fuse_file_info* fi) {
+  Handle* h = H(fi);
+  S()->Release(h->node);
+  delete h;
+  return 0;
+}
+
+int FsFsync(const char*, int datasync, fuse_file_info* fi) {
+  Node& n = *H(fi)->node;
+  int rc = datasync ? ::fdatasync(n.fd) : ::fsync(n.fd);
+  return rc == 0 ? 0 : -errno;
+}
+
+// nullpath_ok: readdir may get a null path, so opendir keeps the path.
+int FsOpendir(const char* path, fuse_file_info* fi) {
+  auto* h = new Handle;
+  h->dir_path = path;
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  return 0;
+}
+
+int FsReleasedir(const char*, fuse_file_info* fi) {
+  delete reinterpret_cast<Handle*>(fi->fh);
+  return 0;
+}
+
+int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler, off_t,
+              fuse_file_info* fi, fuse_readdir_flags) {
+  const char* path = path_arg != nullptr
+                         ? path_arg
+                         : reinterpret_cast<Handle*>(fi->fh)->dir_path.c_str();
+  RESOLVE_OR_ERRNO(r, path);
+  auto dirid = S()->DirIdOf(r.cpath);
+  if (!dirid.ok()) return -ErrnoOf(dirid.status());
+  DIR* d = ::opendir(r.cpath.c_str());
+  if (d == nullptr) return -errno;
+  filler(buf, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+  filler(buf, "..", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name.starts_with(".")) {
+      if (!NameCipher::IsLongEntry(name)) continue;  // ., .., .dirid, .N*
+    }
+    std::string encoded(name);
+    if (NameCipher::IsLongEntry(name)) {
+      const std::string sc = r.cpath + "/" + NameCipher::SidecarFor(name);
+      int fd = ::open(sc.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char b[4096];
+      ssize_t n = ::read(fd, b, sizeof b);
+      ::close(fd);
+      if (n <= 0) continue;
+      encoded.assign(b, static_cast<size_t>(n));
+    }
+    auto plain = S()->store->names().Decrypt(*dirid, encoded);
+    if (!plain.ok()) {
+      S()->Log(std::string("volmgr files: ") + path + ": entry " +
+               std::string(name) + " does not authenticate; hidden");
+      continue;
+    }
+    struct stat st {};
+    st.st_ino = e->d_ino;
+    st.st_mode = DTTOIF(e->d_type);
+    filler(buf, plain->c_str(), &st, 0, static_cast<fuse_fill_dir_flags>(0));
+  }
+  ::closedir(d);
+  return 0;
+}
+
+fuse_operations MakeOps() {
+  fuse_operations ops{};
+  ops.init = FsInit;
+  ops.getattr = FsGetattr;
+  ops.readlink = FsReadlink;
+  ops.mkdir = FsMkdir;
+  ops.unlink = FsUnlink;
+  ops.rmdir = FsRmdir;
+  ops.symlink = FsSymlink;
+  ops.rename = FsRename;
+  ops.link = FsLink;
+  ops.chmod = FsChmod;
+  ops.chown = FsChown;
+  ops.truncate = FsTruncate;
+  ops.open = FsOpen;
+  ops.read = FsRead;
+  ops.write = FsWrite;
+  ops.statfs = FsStatfs;
+  // No flush: nothing is buffered, and ENOSYS makes the kernel stop sending
+  // one FLUSH per close(2).
+  ops.release = FsRelease;
+  ops.fsync = FsFsync;
+  ops.opendir = FsOpendir;
+  ops.releasedir = FsReleasedir;
+  ops.readdir = FsReaddir;
+  ops.create = FsCreate;
+  ops.utimens = FsUtimens;
+  return ops;
+}
+
+}  // namespace
+
+FuseMount::~FuseMount() {
+  if (state_ && state_->fuse != nullptr) {
+    if (state_->mounted) fuse_unmount(state_->fuse);
+    fuse_destroy(state_->fuse);
+  }
+}
+
+StatusOr<std::unique_ptr<FuseMount>> FuseMount::Mount(
+    std::unique_ptr<Store> store, MountOptions options) {
+  struct stat st {};
+  if (::stat(options.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return FailedPreconditionError("mountpoint " + options.mountpoint +
+                                   " is not a directory");
+  }
+  std::unique_ptr<FuseMount> m(new FuseMount());
+  m->state_ = std::make_unique<State>();
+  State& s = *m->state_;
+  s.data = store->data_dir();
+  s.store = std::move(store);
+  s.options = std::move(options);
+  // The store path in fsname lets `files umount` wait for this daemon.
+  std::string fsname = "volmgr-files";
+  if (s.store->root().find_first_of(", \t\n\\") == std::string::npos) {
+    char real[PATH_MAX];
+    if (::realpath(s.store->root().c_str(), real) != nullptr) {
+      fsname += std::string(":") + real;
+    }
+  }
+  std::string opts = "default_permissions,fsname=" + fsname + ",subtype=volmgr";
+  if (s.options.allow_other) opts += ",allow_other";
+  std::vector<std::string> argv_s = {"volmgr-files", "-o", opts};
+  if (s.options.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  static const fuse_operations ops = MakeOps();
+  s.fuse = fuse_new(&args, &ops, sizeof ops, &s);
+  if (s.fuse == nullptr) return UnavailableError("fuse_new failed");
+  if (fuse_mount(s.fuse, s.options.mountpoint.c_str()) != 0) {
+    return UnavailableError("cannot mount FUSE at " + s.options.mountpoint +
+                            " (is /dev/fuse there and fusermount3 installed?)");
+  }
+  s.mounted = true;
+  return m;
+}
+
+Status FuseMount::Serve() {
+  fuse_session* se = fuse_get_session(state_->fuse);
+  if (fuse_set_signal_handlers(se) != 0) {
+    return InternalError("cannot install signal handlers");
+  }
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(cfg, 0);
+  // Keep the workers: libfuse otherwise starts and ends threads as load
+  // changes, and the churn (with the context switches) showed up first in
+  // profiles of many-small-file workloads.
+  fuse_loop_cfg_set_max_threads(cfg, 8);
+  fuse_loop_cfg_set_idle_threads(cfg, 8);
+  int rc = fuse_loop_mt(state_->fuse, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  fuse_remove_signal_handlers(se);
+  if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
+    return IoError("FUSE loop ended with error " + std::to_string(rc));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// The store a volmgr files mount at `mountpoint` serves, from its fsname.
+std::string StoreOfMount(const std::string& mountpoint) {
+  char real[PATH_MAX];
+  if (::realpath(mountpoint.c_str(), real) == nullptr) return "";
+  FILE* f = std::fopen("/proc/self/mounts", "re");
+  if (f == nullptr) return "";
+  std::string store;
+  char src[4096], dir[4096];
+  while (std::fscanf(f, "%4095s %4095s %*[^\n]", src, dir) == 2) {
+    std::string_view sv(src);
+    if (std::string_view(dir) == real && sv.starts_with("volmgr-files:")) {
+      store = std::string(sv.substr(13));
+    }
+  }
+  std::fclose(f);
+  return store;
+}
+
+}  // namespace
+
+Status Unmount(const std::string& mountpoint) {
+  const std::string store = StoreOfMount(mountpoint);
+  VOLMGR_RETURN_IF_ERROR(UnmountOnly(mountpoint));
+  // Return only once the daemon has let go of the store (its lock), so a
+  // following command on the store does not find it busy.
+  for (int i = 0; !store.empty() && i < 100; ++i) {
+    auto lock = StoreLock::Acquire(store);
+    if (lock.ok() || lock.status().code() != StatusCode::kBusy) break;
+    ::usleep(100 * 1000);
+  }
+  return Status::Ok();
+}
+
+Status UnmountOnly(const std::string& mountpoint) {
+  if (geteuid() == 0) {
+    if (::umount2(mountpoint.c_str(), 0) != 0) {
+      return ErrnoToStatus(errno, "unmount " + mountpoint);
+    }
+    return Status::Ok();
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoToStatus(errno, "fork");
+  if (pid == 0) {
+    ::execlp("fusermount3", "fusermount3", "-u", "--", mountpoint.c_str(),
+             static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+    return FailedPreconditionError("fusermount3 -u " + mountpoint + " failed");
+  }
+  return Status::Ok();
+}
+
+}  // namespace volmgr::files

@@ -1,0 +1,24 @@
+// SqliteKeyStore: the KeyStore in one embedded SQLite database file, in WAL
+// mode with synchronous=FULL, so a committed key survives a crash or power
+// loss and a reader never sees half a transaction (docs/FORMAT.md, "File
+// key store").
+#ifndef VOLMGR_FILES_SQLITE_KEY_STORE_H_
+#define VOLMGR_FILES_SQLITE_KEY_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "volmgr/files/key_store.h"
+
+namespace volmgr::files {
+
+// Opens (create = false) or creates (create = true; kAlreadyExists if the
+// file is there) the database at `path`, mode 0600.
+// Errors: kNotFound, kCorruption (not a volmgr key store or a damaged one),
+// kUnsupported (a newer schema), kBusy, kIoError.
+StatusOr<std::unique_ptr<KeyStore>> OpenSqliteKeyStore(const std::string& path,
+                                                       bool create);
+
+}  // namespace volmgr::files
+
+#endif  // VOLMGR_FILES_SQLITE_KEY_STORE_H_
