@@ -34,3 +34,15 @@ vmbed_on_exit() {
   return "$rc"
 }
 trap vmbed_on_exit EXIT
+
+# hotplug del|add N: ask vmbed (--hotplug-disk) to unplug or plug again hot-plug disk N
+# (0 = the first); returns at once, the device comes or goes a little later.
+hotplug() {
+  (. /vmbed/run.conf && echo "VMBED-HOTPLUG:$VMBED_NONCE:$1:$2")
+}
+
+# arm_kill: with vmbed --kill-after-arm SECS, qemu is SIGKILLed SECS after this line
+# reaches the console (a simulated power loss at a chosen point).
+arm_kill() {
+  (. /vmbed/run.conf && echo "VMBED-ARM:$VMBED_NONCE")
+}

@@ -17,9 +17,14 @@
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/secret_io.h"
 #include "volmgr/cli/app_main.h"
+#include "volmgr/cli/conversion_commands.h"
 #include "volmgr/cli/credential_options.h"
+#include "volmgr/cli/customer_key_commands.h"
+#include "volmgr/cli/files_commands.h"
+#include "volmgr/cli/keypackage_commands.h"
 #include "volmgr/cli/output.h"
 #include "volmgr/cli/secret_input.h"
+#include "volmgr/cli/unlock_commands.h"
 #include "volmgr/cli/unlock_flow.h"
 #include "volmgr/volume/luks_device.h"
 #include "volmgr/volume/volume.h"
@@ -47,6 +52,7 @@ Examples:
   volmgr format /dev/sdb --passphrase
   volmgr format disk.img --passphrase --new-key-file pass.txt \
                 --recovery-password-file disk.recovery --sector-size 512
+  volmgr format /dev/sdb --tpm --pin          # TPM+PIN and a recovery password
   volmgr open /dev/sdb data                   # prompts for passphrase or recovery password
   volmgr open /dev/sdb data --startup-key /media/usb/5d1c....BEK
   volmgr open disk.img data --key-file - < pass.txt
@@ -56,10 +62,14 @@ Examples:
   volmgr suspend /dev/sdb --reboot-count 1    # before a firmware update
   volmgr reseal /dev/sdb                      # after one, authorised by any protector
   volmgr status /dev/sdb --json
+  volmgr protector add /dev/sdb pkcs11 --uri 'pkcs11:token=ck-a;object=vmk-kek'
+  volmgr open /dev/sdb data --pkcs11          # customer key; asks for the token PIN
+  volmgr protector add /dev/sdb cert --certificate fleet-dra.crt
   volmgr protector add /dev/sdb startup-key --out /media/usb/sdb.BEK
   volmgr protector remove /dev/sdb 5d1c2a10
   volmgr recovery-password rotate /dev/sdb
   volmgr header backup /dev/sdb sdb-header.img
+  volmgr keypackage export /dev/sdb --out /media/usb/sdb.vkp   # asks for a recovery password
   volmgr close data
 )";
 
@@ -106,8 +116,52 @@ int Run(int argc, char** argv) {
                    "table or LUKS header");
   format->add_flag("--json", json_mode, "print the result as JSON");
   fmt_argon2.AddTo(format);
+  bool fmt_tpm = false, fmt_pin = false;
+  SecretSource fmt_new_pin;
+  std::vector<uint32_t> fmt_pcrs;
+  std::string fmt_tpm_sk_out, fmt_tcti;
+  format->add_flag("--tpm", fmt_tpm,
+                   "add a TPM protector sealed to PCR 7 (or --pcrs); the TPM "
+                   "is checked before anything is written");
+  format->add_flag("--pin", fmt_pin,
+                   "with --tpm: TPM+PIN, asks for the new PIN (6+ characters)");
+  format->add_option("--new-pin-file", fmt_new_pin.file,
+                     "with --tpm: read the new PIN from FILE (implies --pin)");
+  format->add_option("--new-pin-fd", fmt_new_pin.fd,
+                     "with --tpm: read the new PIN from descriptor N "
+                     "(implies --pin)");
+  format
+      ->add_option("--pcrs", fmt_pcrs,
+                   "with --tpm: PCRs to seal to, sha256 bank (default 7)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 23));
+  format->add_option("--tpm-startup-key-out", fmt_tpm_sk_out,
+                     "with --tpm: TPM+startup key, writing the new key to "
+                     "this file (or DIR/<ID>.BEK)");
+  format->add_option("--tcti", fmt_tcti,
+                     "with --tpm: how to reach the TPM (default "
+                     "$VOLMGR_TCTI, else device:/dev/tpmrm0)");
   format->callback([&] {
     result = [&]() -> Status {
+      if (!fmt_tpm && (fmt_pin || fmt_new_pin.has() || !fmt_pcrs.empty() ||
+                       !fmt_tpm_sk_out.empty() || !fmt_tcti.empty())) {
+        return InvalidArgumentError(
+            "--pin, --new-pin-*, --pcrs, --tpm-startup-key-out and --tcti "
+            "need --tpm");
+      }
+      std::optional<SecretBytes> new_pin;
+      if (fmt_tpm) {
+        protectors::CreateRequest req;
+        if (fmt_pin || fmt_new_pin.has()) {
+          VOLMGR_ASSIGN_OR_RETURN(
+              new_pin, ReadSecret(fmt_new_pin, "New TPM PIN: ", true));
+          req.pin = &*new_pin;
+        }
+        req.pcrs = fmt_pcrs;
+        req.startup_key_file = fmt_tpm_sk_out;
+        req.tcti = ResolveTcti(fmt_tcti);
+        spec.tpm = std::move(req);
+      }
       std::optional<SecretBytes> pass;
       if (want_passphrase || new_key.has()) {
         VOLMGR_ASSIGN_OR_RETURN(
@@ -194,6 +248,8 @@ int Run(int argc, char** argv) {
       }
       act.no_read_workqueue = !read_wq;
       act.no_write_workqueue = !write_wq;
+      // An interrupted in-place encryption continues online (issue 9).
+      if (ConversionPending(vol)) return OpenDuringConversion(vol, u.vmk, name);
       VOLMGR_RETURN_IF_ERROR(vol.Activate(name, u.vmk, act));
       if (isatty(STDOUT_FILENO)) {
         std::printf("Unlocked %s with its %s; data at /dev/mapper/%s\n",
@@ -268,7 +324,7 @@ int Run(int argc, char** argv) {
   auto* padd = prot->add_subcommand(
       "add",
       "Add a protector (KIND: passphrase, recovery-password, "
-      "startup-key, tpm); unlock with an existing one");
+      "startup-key, tpm, pkcs11, cert); unlock with an existing one");
   std::string kind, out_file, description, tpm_sk_out;
   UnlockOptions add_unlock;
   SecretSource add_new_key, add_new_pin;
@@ -277,10 +333,13 @@ int Run(int argc, char** argv) {
   std::vector<uint32_t> add_pcrs;
   padd->add_option("DEVICE", device, "volume")->required();
   padd->add_option("KIND", kind,
-                   "passphrase | recovery-password | startup-key | tpm")
+                   "passphrase | recovery-password | startup-key | tpm | "
+                   "pkcs11 | cert")
       ->required()
-      ->check(CLI::IsMember(
-          {"passphrase", "recovery-password", "startup-key", "tpm"}));
+      ->check(CLI::IsMember({"passphrase", "recovery-password", "startup-key",
+                             "tpm", "pkcs11", "cert"}));
+  Pkcs11AddFlags add_p11;
+  add_p11.AddTo(padd);
   padd->add_flag("--pin", add_pin,
                  "tpm: TPM+PIN, asks for the new PIN (6+ characters; wrong "
                  "PINs count towards the TPM's lockout)");
@@ -347,8 +406,11 @@ int Run(int argc, char** argv) {
         VOLMGR_ASSIGN_OR_RETURN(new_pin,
                                 ReadSecret(add_new_pin, "New TPM PIN: ", true));
       }
+      std::optional<SecretBytes> new_token_pin;
+      VOLMGR_RETURN_IF_ERROR(add_p11.Prepare(kind, vol, new_token_pin));
       VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, add_unlock));
       protectors::CreateRequest req;
+      add_p11.Fill(req, new_token_pin);
       req.description = description;
       req.passphrase = pass ? &*pass : nullptr;
       req.argon2 = add_argon2.Params();
@@ -617,6 +679,11 @@ int Run(int argc, char** argv) {
     }();
   });
 
+  RegisterKeypackageCommands(app, CommandEnv{result, json_mode});
+  RegisterUnlockCommands(app, CommandEnv{result, json_mode});
+  RegisterConversionCommands(app, CommandEnv{result, json_mode});
+  RegisterCustomerKeyCommands(app, CommandEnv{result, json_mode});
+  RegisterFilesCommands(app, CommandEnv{result, json_mode});
   return ParseAndRun(app, argc, argv, result, "volmgr");
 }
 

@@ -1,6 +1,10 @@
 #include "volmgr/cli/output.h"
 
+#include <cmath>
 #include <cstdio>
+
+#include "volmgr/protectors/customer_key_policy.h"
+#include "volmgr/volume/conversion.h"
 
 namespace volmgr::cli {
 
@@ -48,6 +52,51 @@ std::string ProtectionText(const volume::Volume& vol) {
   return vol.protectors().empty() ? "off" : "on";
 }
 
+// The Customer Key policy (null when the volume has no customer key,
+// availability key or data recovery agent).
+nlohmann::json CustomerKeyPolicyJson(const volume::Volume& vol) {
+  const auto p = protectors::EvaluatePolicy(vol.protectors());
+  if (!p.applies()) return nullptr;
+  return {{"customer_keys", p.customer_keys},
+          {"customer_tokens", p.customer_tokens},
+          {"redundant", p.redundant()},
+          {"availability_keys", p.availability_keys},
+          {"recovery_agents", p.agents},
+          {"summary", p.Summary()}};
+}
+
+}  // namespace
+
+nlohmann::json ConversionJson(const std::string& device,
+                              const volume::ConversionStatus& s) {
+  nlohmann::json j = {{"device", device}, {"in_progress", s.in_progress}};
+  if (!s.in_progress) return j;
+  const bool enc = s.direction == volume::ConversionDirection::kEncrypt;
+  j["direction"] = enc ? "encrypt" : "decrypt";
+  j["state"] = s.running ? "running" : (s.crashed ? "interrupted" : "paused");
+  j["resilience"] = s.resilience;
+  j["header"] = s.header;
+  j["uuid"] = s.uuid;
+  j["percent"] = std::round(s.progress.percent() * 10) / 10;
+  j["size_bytes"] = s.progress.size_bytes;
+  j["done_bytes"] = s.progress.done_bytes;
+  j["bytes_per_second"] = std::llround(s.progress.bytes_per_second);
+  j["eta_seconds"] = s.running && s.progress.eta_seconds >= 0
+                         ? nlohmann::json(std::llround(s.progress.eta_seconds))
+                         : nlohmann::json(nullptr);
+  j["summary"] = volume::ConversionStatusLine(s);
+  return j;
+}
+
+namespace {
+
+// In-place encryption in progress (issue 9): null when there is none.
+nlohmann::json VolumeConversionJson(const volume::Volume& vol) {
+  auto s = volume::GetConversionStatus(vol.device(), vol.device());
+  if (!s.ok() || !s->in_progress) return nullptr;
+  return ConversionJson(vol.device(), *s);
+}
+
 }  // namespace
 
 nlohmann::json VolumeJson(const volume::Volume& vol) {
@@ -76,7 +125,9 @@ nlohmann::json VolumeJson(const volume::Volume& vol) {
       {"lock_state", mappings.empty() ? "locked" : "unlocked"},
       {"mappings", mappings},
       {"protectors", prot},
+      {"customer_key_policy", CustomerKeyPolicyJson(vol)},
       {"warnings", vol.warnings()},
+      {"conversion", VolumeConversionJson(vol)},
   };
 }
 
@@ -103,6 +154,10 @@ std::string VolumeText(const volume::Volume& vol) {
     for (const auto& m : mappings) lock += " /dev/mapper/" + m;
   }
   row("Lock state:", lock);
+  if (auto c = volume::GetConversionStatus(vol.device(), vol.device());
+      c.ok() && c->in_progress) {
+    row("Conversion:", volume::ConversionStatusLine(*c));
+  }
   out += "  Key protectors:\n";
   for (const auto& p : vol.protectors()) {
     const auto* h = protectors::FindHandler(p.kind);
@@ -110,6 +165,8 @@ std::string VolumeText(const volume::Volume& vol) {
     if (!p.description.empty()) out += "  \"" + p.description + "\"";
     out += "\n";
   }
+  const auto policy = protectors::EvaluatePolicy(vol.protectors());
+  if (policy.applies()) row("Customer Key:", policy.Summary());
   for (const auto& w : vol.warnings()) out += "  Warning: " + w + "\n";
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "volmgr/base/status.h"
 #include "volmgr/protectors/protector.h"
+#include "volmgr/volume/conversion.h"
 #include "volmgr/volume/volume.h"
 
 namespace volmgr::cli {
@@ -24,6 +25,11 @@ nlohmann::json ProtectorJson(const protectors::ProtectorRecord& p);
 std::string VolumeText(const volume::Volume& vol);
 
 std::string HumanBytes(uint64_t bytes);
+
+// An in-place conversion's state (`conversion status --json`, and the
+// "conversion" member of `status --json`).
+nlohmann::json ConversionJson(const std::string& device,
+                              const volume::ConversionStatus& s);
 
 }  // namespace volmgr::cli
 
