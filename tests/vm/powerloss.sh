@@ -34,10 +34,18 @@ total_kills=0
 total_cycles=0
 failures=0
 
+at_boot() { # the state the last boot found: "paused 37 %"
+  local st pc
+  st=$(sed -n 's/^state_at_boot=//p' "$work/boot.data" 2>/dev/null)
+  pc=$(sed -n 's/^percent_at_boot=//p' "$work/boot.data" 2>/dev/null)
+  echo "found ${st:-?} ${pc:-?} %"
+}
+
 boot() { # MODE DIRECTION PHASE [DELAY]
   local args=(--cache "$CACHE" --timeout 300 --bin "$VOLMGR:/bin/volmgr"
     --disk "$work/data.img:128M" --disk "$work/state.img:48M"
-    --env "MODE=$1" --env "DIRECTION=$2" --env "PHASE=$3")
+    --env "MODE=$1" --env "DIRECTION=$2" --env "PHASE=$3" --data "$work/boot.data")
+  rm -f "$work/boot.data"
   [[ -z ${4:-} ]] || args+=(--kill-after-arm "$4")
   local rc=0
   nice -n 5 "$VMBED" "${args[@]}" "$GUEST" >"$work/last.log" 2>&1 || rc=$?
@@ -67,7 +75,7 @@ for m in "${MODES[@]}"; do
     case $rc in
       6)
         kills=$((kills + 1))
-        echo "powerloss: $m: kill $kills at +${delay}s after arm"
+        echo "powerloss: $m: kill $kills at +${delay}s after arm ($(at_boot))"
         ;;
       0)
         cycles=$((cycles + 1))

@@ -67,4 +67,15 @@ StatusOr<SecretBytes> HkdfSha256(const SecretBytes& ikm,
   return okm;
 }
 
+std::vector<uint8_t> HkdfInfo(std::string_view label,
+                              std::span<const uint8_t> context) {
+  // Byte by byte: GCC 12's -Warray-bounds misreads a range insert of a
+  // fixed-size span here.
+  std::vector<uint8_t> info;
+  info.reserve(label.size() + context.size());
+  for (char ch : label) info.push_back(static_cast<uint8_t>(ch));
+  for (uint8_t b : context) info.push_back(b);
+  return info;
+}
+
 }  // namespace volmgr::crypto

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
+#include <vector>
 
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/status.h"
@@ -16,6 +18,13 @@ namespace volmgr::crypto {
 StatusOr<SecretBytes> HkdfSha256(const SecretBytes& ikm,
                                  std::span<const uint8_t> salt,
                                  std::span<const uint8_t> info, size_t out_len);
+
+// The HKDF `info` volmgr's protectors use: the ASCII `label` (which names
+// the protector kind and its version) followed by the raw `context` bytes
+// (the protector's UUID), with no separator or length prefix; labels are
+// fixed strings, so the split is unambiguous.
+std::vector<uint8_t> HkdfInfo(std::string_view label,
+                              std::span<const uint8_t> context);
 
 }  // namespace volmgr::crypto
 

@@ -14,6 +14,7 @@
 //    "ecdh-p256-hkdf-sha256" | "ecdh-p384-hkdf-sha256",
 //    "encapsulation": base64}
 #include "volmgr/base/uuid.h"
+#include "volmgr/crypto/hkdf.h"
 #include "volmgr/pkcs11/pkcs11.h"
 #include "volmgr/protectors/protector.h"
 #include "volmgr/x509/certificate.h"
@@ -56,15 +57,6 @@ StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
   if (!data.ok() || data->empty()) return bad("encapsulation is not base64");
   p.enc.data = std::move(data).value();
   return p;
-}
-
-std::vector<uint8_t> InfoFor(const Uuid& id) {
-  // Byte by byte: GCC 12's -Warray-bounds misreads a range insert here.
-  std::vector<uint8_t> info;
-  info.reserve(kInfo.size() + id.bytes().size());
-  for (char ch : kInfo) info.push_back(static_cast<uint8_t>(ch));
-  for (uint8_t x : id.bytes()) info.push_back(x);
-  return info;
 }
 
 // An agent private key inside a PKCS#11 token.
@@ -158,7 +150,7 @@ class CertProtector final : public ProtectorHandler {
     VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(r.id));
     VOLMGR_ASSIGN_OR_RETURN(x509::Certificate cert,
                             x509::Certificate::FromDer(p.der));
-    const std::vector<uint8_t> info = InfoFor(id);
+    const std::vector<uint8_t> info = crypto::HkdfInfo(kInfo, id.bytes());
     Status last =
         NotFoundError("no agent key matches certificate " + p.subject +
                       " (SHA-256 " + p.fingerprint.substr(0, 16) + "...)");
@@ -213,8 +205,10 @@ class CertProtector final : public ProtectorHandler {
     VOLMGR_ASSIGN_OR_RETURN(out.record,
                             NewRecord(kind(), version(), req.description));
     VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(out.record.id));
-    VOLMGR_ASSIGN_OR_RETURN(x509::Encapsulated e,
-                            x509::Encapsulate(cert.public_key(), InfoFor(id)));
+    VOLMGR_ASSIGN_OR_RETURN(
+        x509::Encapsulated e,
+        x509::Encapsulate(cert.public_key(),
+                          crypto::HkdfInfo(kInfo, id.bytes())));
     out.record.params = {
         {"certificate", ToBase64(cert.Der())},
         {"fingerprint", cert.Sha256Fingerprint()},

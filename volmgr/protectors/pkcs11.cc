@@ -91,15 +91,6 @@ StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
   return p;
 }
 
-std::vector<uint8_t> InfoFor(const Uuid& id) {
-  // Byte by byte: GCC 12's -Warray-bounds misreads a range insert here.
-  std::vector<uint8_t> info;
-  info.reserve(kInfo.size() + id.bytes().size());
-  for (char ch : kInfo) info.push_back(static_cast<uint8_t>(ch));
-  for (uint8_t x : id.bytes()) info.push_back(x);
-  return info;
-}
-
 std::string KeyTypeName(CK_KEY_TYPE t) {
   switch (t) {
     case CKK_RSA:
@@ -238,7 +229,7 @@ class Pkcs11Protector final : public ProtectorHandler {
       return opened.status().WithContext(
           "PKCS#11 protector " + r.id.substr(0, 8) + " (" + TokenText(p) + ")");
     }
-    const std::vector<uint8_t> info = InfoFor(id);
+    const std::vector<uint8_t> info = crypto::HkdfInfo(kInfo, id.bytes());
     auto secret = HsmDecrypt(opened->session, uri, p, info);
     if (!secret.ok()) {
       if (secret.status().code() == StatusCode::kAuthFailed) {
@@ -308,7 +299,7 @@ class Pkcs11Protector final : public ProtectorHandler {
     VOLMGR_ASSIGN_OR_RETURN(out.record,
                             NewRecord(kind(), version(), req.description));
     VOLMGR_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(out.record.id));
-    const std::vector<uint8_t> info = InfoFor(id);
+    const std::vector<uint8_t> info = crypto::HkdfInfo(kInfo, id.bytes());
     VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret,
                             SecretBytes::Random(kSecretBytes));
     Params p;

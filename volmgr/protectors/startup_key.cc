@@ -19,8 +19,7 @@ constexpr std::string_view kInfo = "volmgr startup-key v1";
 StatusOr<SecretBytes> DeriveKek(const SecretBytes& file,
                                 std::span<const uint8_t> salt, const Uuid& id) {
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, StartupKeyOf(file));
-  std::vector<uint8_t> info(kInfo.begin(), kInfo.end());
-  info.insert(info.end(), id.bytes().begin(), id.bytes().end());
+  const std::vector<uint8_t> info = crypto::HkdfInfo(kInfo, id.bytes());
   return crypto::HkdfSha256(key, salt, info, 32);
 }
 

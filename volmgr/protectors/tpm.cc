@@ -125,8 +125,7 @@ StatusOr<SecretBytes> DeriveKek(const SecretBytes& tpm_secret,
     std::memcpy(out.data() + tpm_secret.size(), startup_key->Reveal().data(),
                 sk);
   }
-  std::vector<uint8_t> info(kInfo.begin(), kInfo.end());
-  info.insert(info.end(), id.bytes().begin(), id.bytes().end());
+  const std::vector<uint8_t> info = crypto::HkdfInfo(kInfo, id.bytes());
   return crypto::HkdfSha256(ikm, salt, info, 32);
 }
 

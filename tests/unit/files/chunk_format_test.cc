@@ -92,8 +92,16 @@ TEST_P(ContainerKat, SealMatchesIndependentImplementation) {
 TEST_P(ContainerKat, OpensVectorChunks) {
   const VectorRecord& r = GetParam();
   ASSERT_TRUE(r.load_error.empty()) << r.load_error;
-  if (r.Field("Ciphertext").empty()) GTEST_SKIP() << "digest-only vector";
-  const auto ct = r.Hex("Ciphertext");
+  // A digest-only vector (too long to print) is opened from our own seal,
+  // whose SHA-256 must be the vector's.
+  const bool digest_only = r.Field("Ciphertext").empty();
+  const auto expected_pt = Plaintext(r);
+  const auto ct = digest_only ? Build(r, expected_pt) : r.Hex("Ciphertext");
+  if (digest_only) {
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    SHA256(ct.data(), ct.size(), d);
+    ASSERT_EQ(EncodeHex(d, sizeof d), r.Field("CiphertextSha256")) << r.Where();
+  }
   auto h = FileHeader::Parse(ct);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   auto c = ChunkCipher::Create(Secret(r.Hex("Key")), *h);
@@ -111,7 +119,7 @@ TEST_P(ContainerKat, OpensVectorChunks) {
         c->Open(i, i == n - 1, std::span(ct).subspan(off, len), out).ok());
     pt.insert(pt.end(), out.begin(), out.end());
   }
-  EXPECT_EQ(pt, r.Hex("Plaintext"));
+  EXPECT_EQ(pt, expected_pt);
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, ContainerKat,

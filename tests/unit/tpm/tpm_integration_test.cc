@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/tpm/swtpm_fixture.h"
 #include "tests/unit/tpm/swtpm_harness.h"
 #include "tpm/internal/unseal_testing.h"
 #include "tpm/pcr_policy.h"
@@ -60,17 +61,11 @@ uint32_t ResponseCode(const BusMessage& m) {
          static_cast<uint32_t>(m.bytes[8]) << 8 | m.bytes[9];
 }
 
-class SwtpmSuite : public ::testing::Test {
+class SwtpmSuite : public testing::SharedSwtpmTest {
  protected:
-  static void SetUpTestSuite() {
-    std::string err;
-    swtpm_ = Swtpm::Start(&err);
-    ASSERT_NE(swtpm_, nullptr) << err;
-  }
-  static void TearDownTestSuite() { swtpm_.reset(); }
-
   void SetUp() override {
-    ASSERT_NE(swtpm_, nullptr);
+    SharedSwtpmTest::SetUp();
+    if (HasFatalFailure()) return;
     auto t = Tpm::Open(swtpm_->tcti());
     ASSERT_TRUE(t.ok()) << t.status().ToString();
     tpm_ = std::make_unique<Tpm>(std::move(*t));
@@ -98,10 +93,8 @@ class SwtpmSuite : public ::testing::Test {
     return msgs;
   }
 
-  static std::unique_ptr<Swtpm> swtpm_;
   std::unique_ptr<Tpm> tpm_;
 };
-std::unique_ptr<Swtpm> SwtpmSuite::swtpm_;
 
 class TpmSealTest : public SwtpmSuite {};
 class TpmLockoutTest : public SwtpmSuite {};

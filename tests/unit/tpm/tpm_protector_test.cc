@@ -11,7 +11,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "tests/unit/tpm/swtpm_harness.h"
+#include "tests/unit/tpm/swtpm_fixture.h"
 #include "volmgr/protectors/protector.h"
 #include "volmgr/volume/volume.h"
 
@@ -25,17 +25,11 @@ SecretBytes Secret(std::string_view s) {
   return std::move(SecretBytes::CopyOf(s)).value();
 }
 
-class TpmProtectorTest : public ::testing::Test {
+class TpmProtectorTest : public volmgr::tpm::testing::SharedSwtpmTest {
  protected:
-  static void SetUpTestSuite() {
-    std::string err;
-    swtpm_ = Swtpm::Start(&err);
-    ASSERT_NE(swtpm_, nullptr) << err;
-  }
-  static void TearDownTestSuite() { swtpm_.reset(); }
-
   void SetUp() override {
-    ASSERT_NE(swtpm_, nullptr);
+    SharedSwtpmTest::SetUp();
+    if (HasFatalFailure()) return;
     char tmpl[] = "/tmp/volmgr-tpm-protector-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -57,10 +51,8 @@ class TpmProtectorTest : public ::testing::Test {
     return std::all_of(it, end, [](char c) { return c == 0; });
   }
 
-  static std::unique_ptr<Swtpm> swtpm_;
   fs::path dir_;
 };
-std::unique_ptr<Swtpm> TpmProtectorTest::swtpm_;
 
 TEST_F(TpmProtectorTest, FormatWithTpmOpensThroughTheTpmAlone) {
   std::string img = Image("a.img");
