@@ -117,7 +117,14 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
   VOLMGR_ASSIGN_OR_RETURN(std::vector<PcrValue> now, ReadPcrs(tpm, blob.pcrs));
   VOLMGR_RETURN_IF_ERROR(ComparePcrs(blob, now));
 
-  VOLMGR_ASSIGN_OR_RETURN(Srk srk, Srk::LoadOrCreate(tpm, blob.srk.algorithm));
+  // The SRK the blob was sealed under: a transient primary is recreated
+  // from its template without probing 0x81000001 first (one TPM command and
+  // its resource-manager context swaps fewer). Either way the name check
+  // below decides.
+  VOLMGR_ASSIGN_OR_RETURN(Srk srk,
+                          blob.srk.persistent
+                              ? Srk::LoadOrCreate(tpm, blob.srk.algorithm)
+                              : Srk::CreatePrimary(tpm, blob.srk.algorithm));
   if (srk.info().name != blob.srk.name) {
     return FailedPreconditionError(
         "the TPM's storage root key is not the one this key was sealed "

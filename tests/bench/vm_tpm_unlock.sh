@@ -61,6 +61,10 @@ time_runs volmgr volmgr open /dev/vda x --test --tcti device:/dev/tpmrm0
 step 5 "cryptsetup open --test-passphrase --token-only (systemd-tpm2 token), $N rounds"
 time_runs systemd cryptsetup open --test-passphrase --token-only /dev/vdb
 
+step 6 "process start-up floor (not part of the ratio): --version, $N rounds"
+time_runs volmgr_startup volmgr --version
+time_runs cryptsetup_startup cryptsetup --version
+
 v=$(median </tmp/volmgr.ms)
 s=$(median </tmp/systemd.ms)
 data ratio_volmgr_to_systemd "$(awk -v v="$v" -v s="$s" 'BEGIN { printf "%.3f", v / s }')"
