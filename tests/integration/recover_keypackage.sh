@@ -109,4 +109,56 @@ expect_vm 5 keypackage export vol.img --out n.vkp   # no credential, no terminal
 expect_vm 0 keypackage export --help
 has "volmgr-recover rebuild"
 
+
+step "7: a key package sealed to a recovery agent certificate (RSA and EC)"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout agent-rsa.pem -out agent-rsa.crt -days 30 \
+  -subj "/CN=volmgr DRA RSA" -addext "keyUsage=critical,keyEncipherment" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout agent-ec.pem \
+  -out agent-ec.crt -days 30 -subj "/CN=volmgr DRA EC" -addext "keyUsage=critical,keyAgreement" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout sig.pem -out sig.crt -days 30 \
+  -subj "/CN=signing only" -addext "keyUsage=critical,digitalSignature" 2>/dev/null
+for kind in rsa ec; do
+  # Any credential of the volume unlocks for an agent package: the passphrase here.
+  expect_vm 0 keypackage export vol.img --out "agent-$kind.vkp" --certificate "agent-$kind.crt" \
+    --key-file pass --json
+  out | jq -e --arg u "$UUID" '.volume_uuid == $u and (.certificate_sha256 | length) == 64
+    and (has("recovery_id") | not)' >/dev/null || fail "export --certificate --json: $(out)"
+  [[ $(stat -c %a "agent-$kind.vkp") == 400 ]] || fail "agent package mode"
+  expect_vr 0 keypackage show "agent-$kind.vkp" --json
+  out | jq -e --arg u "$UUID" '.version == 2 and .sealed_to == "certificate"
+    and .volume_uuid == $u and (.certificate_subject | test("volmgr DRA"))' >/dev/null ||
+    fail "show of an agent package: $(out)"
+  if od -An -tx1 -v "agent-$kind.vkp" | tr -d ' \n' | grep -q "${FVEK:0:32}"; then
+    fail "the FVEK is in the agent key package in the clear"
+  fi
+done
+cp vol.img dead3.img
+wipe_headers dead3.img
+# No agent key: refused, naming the certificate; a recovery password does not open it.
+expect_vr 5 rebuild dead3.img --key-package agent-rsa.vkp --key-file vol.img.rp --dry-run
+has "volmgr DRA RSA"
+has "--agent-key"
+# The other agent's key: authentication fails (exit 6), nothing written.
+expect_vr 6 rebuild dead3.img --key-package agent-rsa.vkp --agent-key agent-ec.pem
+cmp -n $((16 << 20)) dead3.img /dev/zero >/dev/null || fail "a failed rebuild wrote to the device"
+expect_vr 0 rebuild dead3.img --key-package agent-ec.vkp --agent-key agent-ec.pem --dry-run
+has "Dry run"
+expect_vr 0 rebuild dead3.img --key-package agent-ec.vkp --agent-key agent-ec.pem
+has "NEW recovery password"
+NEWRP=$(out | grep -Eo '([0-9]{6}-){7}[0-9]{6}')
+[[ -n $NEWRP ]] || fail "no new recovery password printed: $(out)"
+printf '%s' "$NEWRP" >new.rp
+expect_vm 0 open dead3.img x --test --key-file new.rp
+printf '%s' "$NEWRP" | cryptsetup open --test-passphrase --key-file - dead3.img ||
+  fail "stock cryptsetup does not open the rebuilt volume with the new recovery password"
+cmp <(dd if=vol.img bs=1M skip=16 status=none) <(dd if=dead3.img bs=1M skip=16 status=none) ||
+  fail "the data area changed"
+# verify --key-package with the agent key proves the data against the package.
+expect_vr 0 verify vol.img --key-package agent-rsa.vkp --agent-key agent-rsa.pem
+# A certificate unfit for a new enrolment is refused: nothing is written.
+expect_vm 2 keypackage export vol.img --out sig.vkp --certificate sig.crt --key-file pass
+[[ ! -e sig.vkp ]] || fail "a package was sealed to a signing-only certificate"
+expect_vm 2 keypackage export vol.img --out x.vkp --certificate agent-rsa.crt \
+  --recovery-id "$RID" --key-file pass
+
 finish

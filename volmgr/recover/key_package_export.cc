@@ -13,8 +13,43 @@
 #include "volmgr/recover/key_package.h"
 #include "volmgr/recover/verify.h"
 #include "volmgr/volume/volume.h"
+#include "volmgr/x509/certificate.h"
 
 namespace volmgr::recover {
+
+namespace {
+
+// The sealed part and the clear header of a package for an unlocked volume.
+struct PackageParts {
+  KeyPackageHeader header;
+  KeyPackageSecret secret;
+};
+
+StatusOr<PackageParts> PartsFor(const std::string& device,
+                                const volume::Volume& vol,
+                                const SecretBytes& vmk) {
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, vol.ReadFvek(vmk));
+  VOLMGR_ASSIGN_OR_RETURN(DataSegment seg, DescribeSegment(vol.luks()));
+  VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
+                          SegmentReader::Open(device, seg));
+  PackageParts p;
+  KeyPackageSecret& s = p.secret;
+  VOLMGR_ASSIGN_OR_RETURN(
+      s.check_sha256,
+      PlaintextChecksum(reader, fvek, kKeyPackageCheckBytes, &s.check_bytes));
+  s.fvek = std::move(fvek);
+  s.cipher = seg.cipher;
+  s.sector_size = seg.sector_size;
+  s.data_offset_bytes = seg.data_offset_bytes;
+  s.payload_bytes = seg.payload_bytes;
+  s.iv_offset = seg.iv_offset;
+  VOLMGR_ASSIGN_OR_RETURN(p.header.volume_uuid, Uuid::Parse(seg.uuid));
+  p.header.created_unix = std::time(nullptr);
+  p.header.label = seg.label;
+  return p;
+}
+
+}  // namespace
 
 StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
                                               SecretBytes typed,
@@ -32,33 +67,45 @@ StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
         "a key package is sealed under a recovery password of the volume; "
         "the credential given is " +
         std::string(h ? h->display_name() : r.used.kind) + " " +
-        r.used.id.substr(0, 8));
+        r.used.id.substr(0, 8) +
+        " (or seal it to an agent certificate with --certificate)");
   }
   VOLMGR_ASSIGN_OR_RETURN(keys::RecoveryPassword rp,
                           keys::RecoveryPassword::Parse(text));
-  VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, vol.ReadFvek(r.vmk));
-  VOLMGR_ASSIGN_OR_RETURN(DataSegment seg, DescribeSegment(vol.luks()));
-  VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
-                          SegmentReader::Open(device, seg));
-  KeyPackageSecret s;
-  VOLMGR_ASSIGN_OR_RETURN(
-      s.check_sha256,
-      PlaintextChecksum(reader, fvek, kKeyPackageCheckBytes, &s.check_bytes));
-  s.fvek = std::move(fvek);
-  s.cipher = seg.cipher;
-  s.sector_size = seg.sector_size;
-  s.data_offset_bytes = seg.data_offset_bytes;
-  s.payload_bytes = seg.payload_bytes;
-  s.iv_offset = seg.iv_offset;
-  KeyPackageHeader h;
-  VOLMGR_ASSIGN_OR_RETURN(h.volume_uuid, Uuid::Parse(seg.uuid));
-  VOLMGR_ASSIGN_OR_RETURN(h.recovery_id, Uuid::Parse(r.used.id));
-  h.created_unix = std::time(nullptr);
-  h.label = seg.label;
+  VOLMGR_ASSIGN_OR_RETURN(PackageParts p, PartsFor(device, vol, r.vmk));
+  VOLMGR_ASSIGN_OR_RETURN(p.header.recovery_id, Uuid::Parse(r.used.id));
   ExportedKeyPackage out;
-  VOLMGR_ASSIGN_OR_RETURN(out.file, SealKeyPackage(h, s, rp));
-  out.volume_uuid = seg.uuid;
+  VOLMGR_ASSIGN_OR_RETURN(out.file, SealKeyPackage(p.header, p.secret, rp));
+  out.volume_uuid = p.header.volume_uuid.ToString();
   out.recovery_id = r.used.id;
+  return out;
+}
+
+StatusOr<ExportedKeyPackage> ExportKeyPackageForAgent(
+    const std::string& device, SecretBytes typed,
+    const std::string& certificate_path) {
+  VOLMGR_ASSIGN_OR_RETURN(x509::Certificate cert,
+                          x509::Certificate::Load(certificate_path));
+  const std::vector<std::string> problems = cert.Problems();
+  if (!problems.empty()) {
+    std::string msg =
+        "refusing to seal a key package to " + certificate_path + ": ";
+    for (size_t i = 0; i < problems.size(); ++i) {
+      msg += (i ? "; " : "") + problems[i];
+    }
+    return InvalidArgumentError(msg);
+  }
+  VOLMGR_ASSIGN_OR_RETURN(volume::Volume vol, volume::Volume::Load(device));
+  protectors::Credentials creds;
+  creds.secrets.push_back(std::move(typed));
+  VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult r, vol.Unlock(creds));
+  VOLMGR_ASSIGN_OR_RETURN(PackageParts p, PartsFor(device, vol, r.vmk));
+  ExportedKeyPackage out;
+  VOLMGR_ASSIGN_OR_RETURN(out.file,
+                          SealKeyPackageForAgent(p.header, p.secret, cert));
+  out.volume_uuid = p.header.volume_uuid.ToString();
+  out.certificate_sha256 = cert.Sha256Fingerprint();
+  out.certificate_subject = cert.Subject();
   return out;
 }
 

@@ -1,6 +1,7 @@
-// Making a key package from a live volume: unlock it with one of its
-// recovery passwords, take the FVEK, geometry and the checksum of the first
-// data bytes, and seal them under that password (key_package.h). Shared by
+// Making a key package from a live volume: unlock it, take the FVEK,
+// geometry and the checksum of the first data bytes, and seal them under
+// the recovery password that unlocked it, or to a data recovery agent's
+// certificate (key_package.h). Shared by
 // `volmgr keypackage export` and `volmgr-recover keypackage export`.
 //
 // Thread-safety: reentrant.
@@ -19,7 +20,9 @@ namespace volmgr::recover {
 struct ExportedKeyPackage {
   std::vector<uint8_t> file;  // the sealed package, ready to write
   std::string volume_uuid;
-  std::string recovery_id;  // of the sealing recovery password
+  std::string recovery_id;         // of the sealing recovery password, or empty
+  std::string certificate_sha256;  // of the agent certificate, or empty
+  std::string certificate_subject;  // of the agent certificate, or empty
 };
 
 // Unlocks the volmgr volume `device` with `typed`, which must be one of its
@@ -31,6 +34,15 @@ struct ExportedKeyPackage {
 StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
                                               SecretBytes typed,
                                               const std::string& recovery_id);
+
+// Unlocks `device` with `typed` (any of its passphrase, recovery password
+// or key-file protectors) and seals a new package to the data recovery
+// agent certificate at `certificate_path` (PEM or DER). Refuses
+// (kInvalidArgument) an expired certificate or one without the key usage
+// for key encipherment / key agreement, as protector enrolment does.
+StatusOr<ExportedKeyPackage> ExportKeyPackageForAgent(
+    const std::string& device, SecretBytes typed,
+    const std::string& certificate_path);
 
 // Writes a package to a new file, mode 0400, fsync'ed. kAlreadyExists if
 // `path` exists: a key package is never overwritten.

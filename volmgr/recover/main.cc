@@ -43,6 +43,7 @@
 #include "volmgr/volume/luks_device.h"
 #include "volmgr/volume/volume.h"
 #include "volmgr/volume/volume_lock.h"
+#include "volmgr/x509/public_key_wrap.h"
 
 namespace volmgr::recover {
 namespace {
@@ -298,6 +299,47 @@ StatusOr<keys::RecoveryPassword> ReadRecoveryPassword(
   return keys::RecoveryPassword::Parse(text);
 }
 
+// Opens a key package: with the agent key(s) (PEM files) when it is sealed
+// to a recovery agent certificate, else with its recovery password from
+// `key` or a prompt.
+// The recovery password read goes to *rp_out when given.
+StatusOr<KeyPackageSecret> OpenPackage(
+    std::span<const uint8_t> f, const KeyPackageHeader& h,
+    const SecretSource& key, const std::vector<std::string>& agents,
+    std::optional<keys::RecoveryPassword>* rp_out = nullptr) {
+  if (h.sealer == KeyPackageSealer::kRecoveryPassword) {
+    VOLMGR_ASSIGN_OR_RETURN(
+        keys::RecoveryPassword rp,
+        ReadRecoveryPassword(
+            key, "Recovery password " + h.recovery_id.ToString() + ": "));
+    auto s = OpenKeyPackage(f, rp);
+    if (rp_out != nullptr) rp_out->emplace(std::move(rp));
+    return s;
+  }
+  if (agents.empty()) {
+    return FailedPreconditionError(
+        "this key package is sealed to the recovery agent certificate " +
+        h.cert_subject + " (SHA-256 " + h.cert_sha256.substr(0, 16) +
+        "...): pass --agent-key AGENT.pem");
+  }
+  Status last = Status::Ok();
+  for (const std::string& ref : agents) {
+    if (ref.rfind("pkcs11:", 0) == 0) {
+      last = UnsupportedError(
+          "key packages open with an agent key in a PEM file; a key in a "
+          "PKCS#11 token (" +
+          ref + ") opens the volume's certificate protector instead");
+      continue;
+    }
+    VOLMGR_ASSIGN_OR_RETURN(x509::PemPrivateKey pem,
+                            x509::PemPrivateKey::Load(ref));
+    auto s = OpenKeyPackageWithAgent(f, pem);
+    if (s.ok() || s.status().code() != StatusCode::kAuthFailed) return s;
+    last = s.status();
+  }
+  return last;
+}
+
 // Unlocks with a key package (and its recovery password, from `key` or a
 // prompt) instead of the header, which may be destroyed. Refuses a package
 // of another volume (naming it) when a header copy still names this
@@ -310,7 +352,7 @@ struct PackageCheck {
 };
 StatusOr<Unlocked> UnlockWithKeyPackage(const std::string& device,
                                         const std::string& package,
-                                        const SecretSource& key,
+                                        const UnlockOptions& creds,
                                         bool prove_data,
                                         PackageCheck* check = nullptr) {
   VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(package));
@@ -327,11 +369,8 @@ StatusOr<Unlocked> UnlockWithKeyPackage(const std::string& device,
           c->name + " header of " + device + " names volume " + c->uuid);
     }
   }
-  VOLMGR_ASSIGN_OR_RETURN(
-      keys::RecoveryPassword rp,
-      ReadRecoveryPassword(
-          key, "Recovery password " + h.recovery_id.ToString() + ": "));
-  VOLMGR_ASSIGN_OR_RETURN(KeyPackageSecret s, OpenKeyPackage(f, rp));
+  VOLMGR_ASSIGN_OR_RETURN(KeyPackageSecret s,
+                          OpenPackage(f, h, creds.key, creds.agent_keys));
   DataSegment seg{
       pkg_uuid,        h.label,    s.cipher, s.sector_size, s.data_offset_bytes,
       s.payload_bytes, s.iv_offset};
@@ -468,8 +507,8 @@ int Run(int argc, char** argv) {
       if (vf_pkg.empty()) {
         unlocked = UnlockDevice(device, vf_unlock);
       } else {
-        unlocked = UnlockWithKeyPackage(device, vf_pkg, vf_unlock.key, false,
-                                        &pkg_check);
+        unlocked =
+            UnlockWithKeyPackage(device, vf_pkg, vf_unlock, false, &pkg_check);
       }
       if (!unlocked->ok()) return unlocked->status();
       Unlocked u = std::move(**unlocked);
@@ -592,7 +631,7 @@ int Run(int argc, char** argv) {
         if (mt_pkg.empty()) {
           unlocked = UnlockDevice(device, mt_unlock);
         } else {
-          unlocked = UnlockWithKeyPackage(device, mt_pkg, mt_unlock.key, true);
+          unlocked = UnlockWithKeyPackage(device, mt_pkg, mt_unlock, true);
         }
         if (!unlocked->ok()) return unlocked->status();
         Unlocked& u = **unlocked;
@@ -786,24 +825,43 @@ int Run(int argc, char** argv) {
     result = [&]() -> Status {
       VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(kp_file));
       VOLMGR_ASSIGN_OR_RETURN(KeyPackageHeader h, ReadKeyPackageHeader(f));
+      const bool agent = h.sealer == KeyPackageSealer::kCertificate;
       if (kps_json) {
-        std::cout << Json{{"format", "volmgr key package"},
-                          {"version", h.version},
-                          {"volume_uuid", h.volume_uuid.ToString()},
-                          {"label", h.label},
-                          {"recovery_id", h.recovery_id.ToString()},
-                          {"created", TimeText(h.created_unix)}}
-                         .dump(2)
-                  << std::endl;
+        Json j{{"format", "volmgr key package"},
+               {"version", h.version},
+               {"volume_uuid", h.volume_uuid.ToString()},
+               {"label", h.label},
+               {"sealed_to", agent ? "certificate" : "recovery-password"},
+               {"created", TimeText(h.created_unix)}};
+        if (agent) {
+          j["certificate_sha256"] = h.cert_sha256;
+          j["certificate_subject"] = h.cert_subject;
+          j["algorithm"] = x509::AlgorithmName(h.encapsulation.algorithm);
+        } else {
+          j["recovery_id"] = h.recovery_id.ToString();
+        }
+        std::cout << j.dump(2) << std::endl;
         return Status::Ok();
       }
       std::printf(
           "volmgr key package, version %u\n  Volume UUID:   %s\n"
-          "  Label:         %s\n  Recovery ID:   %s\n  Created:       %s\n"
-          "  (FVEK, geometry and data checksum are sealed under the "
-          "recovery password)\n",
-          h.version, h.volume_uuid.ToString().c_str(), h.label.c_str(),
-          h.recovery_id.ToString().c_str(), TimeText(h.created_unix).c_str());
+          "  Label:         %s\n",
+          h.version, h.volume_uuid.ToString().c_str(), h.label.c_str());
+      if (agent) {
+        std::printf(
+            "  Agent cert:    %s\n  Cert SHA-256:  %s\n"
+            "  Algorithm:     %s\n",
+            h.cert_subject.c_str(), h.cert_sha256.c_str(),
+            std::string(x509::AlgorithmName(h.encapsulation.algorithm))
+                .c_str());
+      } else {
+        std::printf("  Recovery ID:   %s\n", h.recovery_id.ToString().c_str());
+      }
+      std::printf(
+          "  Created:       %s\n  (FVEK, geometry and data checksum are "
+          "sealed under the %s)\n",
+          TimeText(h.created_unix).c_str(),
+          agent ? "agent certificate's public key" : "recovery password");
       return Status::Ok();
     }();
   });
@@ -918,9 +976,13 @@ int Run(int argc, char** argv) {
       "UUID and geometry; data untouched)");
   std::string rb_pkg;
   SecretSource rb_key;
+  std::vector<std::string> rb_agents;
   bool rb_dry = false, rb_force = false;
   rb->add_option("DEVICE", device, "volume")->required();
   rb->add_option("--key-package", rb_pkg, "key package file")->required();
+  rb->add_option("--agent-key", rb_agents,
+                 "recovery agent private key (PEM) for a package sealed to "
+                 "an agent certificate (repeatable)");
   rb->add_option("--key-file", rb_key.file,
                  "read the recovery password from FILE ('-' = stdin)");
   rb->add_option("--key-fd", rb_key.fd,
@@ -935,11 +997,9 @@ int Run(int argc, char** argv) {
     result = [&]() -> Status {
       VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(rb_pkg));
       VOLMGR_ASSIGN_OR_RETURN(KeyPackageHeader h, ReadKeyPackageHeader(f));
-      VOLMGR_ASSIGN_OR_RETURN(
-          keys::RecoveryPassword rp,
-          ReadRecoveryPassword(
-              rb_key, "Recovery password " + h.recovery_id.ToString() + ": "));
-      VOLMGR_ASSIGN_OR_RETURN(KeyPackageSecret s, OpenKeyPackage(f, rp));
+      std::optional<keys::RecoveryPassword> pkg_rp;
+      VOLMGR_ASSIGN_OR_RETURN(KeyPackageSecret s,
+                              OpenPackage(f, h, rb_key, rb_agents, &pkg_rp));
       VOLMGR_ASSIGN_OR_RETURN(RebuildPlan plan,
                               PlanRebuild(device, h, s, rb_force));
       std::printf("%s %s for volume %s:\n",
@@ -950,12 +1010,29 @@ int Run(int argc, char** argv) {
         std::printf("Dry run: nothing was written.\n");
         return Status::Ok();
       }
-      VOLMGR_RETURN_IF_ERROR(ExecuteRebuild(plan, h, s, rp));
+      if (pkg_rp.has_value()) {  // the package's own password and ID
+        VOLMGR_RETURN_IF_ERROR(
+            ExecuteRebuild(plan, h, s, *pkg_rp, h.recovery_id));
+        std::printf(
+            "Done: %s opens again with recovery password %s (volmgr and "
+            "stock cryptsetup). Add your other protectors back with "
+            "`volmgr protector add`.\n",
+            device.c_str(), h.recovery_id.ToString().c_str());
+        return Status::Ok();
+      }
+      // An agent's package: the rebuilt volume gets a new recovery password.
+      VOLMGR_ASSIGN_OR_RETURN(keys::RecoveryPassword rp,
+                              keys::RecoveryPassword::Generate());
+      VOLMGR_ASSIGN_OR_RETURN(const Uuid id, Uuid::Random());
+      VOLMGR_RETURN_IF_ERROR(ExecuteRebuild(plan, h, s, rp, id));
+      VOLMGR_ASSIGN_OR_RETURN(SecretBytes text, rp.Format());
       std::printf(
-          "Done: %s opens again with recovery password %s (volmgr and "
-          "stock cryptsetup). Add your other protectors back with "
+          "Done: %s opens again with this NEW recovery password (ID %s; "
+          "volmgr and stock cryptsetup). Write it down now, it is not "
+          "shown again:\n\n    %.*s\n\nAdd your other protectors back with "
           "`volmgr protector add`.\n",
-          device.c_str(), h.recovery_id.ToString().c_str());
+          device.c_str(), id.ToString().c_str(), static_cast<int>(text.size()),
+          reinterpret_cast<const char*>(text.Reveal().data()));
       return Status::Ok();
     }();
   });

@@ -154,7 +154,8 @@ StatusOr<RebuildPlan> PlanRebuild(const std::string& device,
 
 Status ExecuteRebuild(const RebuildPlan& plan, const KeyPackageHeader& h,
                       const KeyPackageSecret& s,
-                      const keys::RecoveryPassword& rp) {
+                      const keys::RecoveryPassword& rp,
+                      const Uuid& recovery_id) {
   VOLMGR_ASSIGN_OR_RETURN(volume::VolumeLock lock,
                           volume::VolumeLock::Acquire(plan.device));
   VOLMGR_RETURN_IF_ERROR(FormatWithKey(plan.device, h, s));
@@ -175,8 +176,8 @@ Status ExecuteRebuild(const RebuildPlan& plan, const KeyPackageHeader& h,
       luks.SetToken(-1, volume::VolumeTokenJson(vmk_slot, NowRfc3339Utc()))
           .status());
 
-  // The same recovery password, with its own keyslot (stock cryptsetup) and
-  // its protector token (recovery ID from the package, fresh salt).
+  // The recovery password, with its own keyslot (stock cryptsetup) and its
+  // protector token (fresh salt).
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes text, rp.Format());
   VOLMGR_ASSIGN_OR_RETURN(
       int rp_slot,
@@ -185,13 +186,13 @@ Status ExecuteRebuild(const RebuildPlan& plan, const KeyPackageHeader& h,
       protectors::ProtectorRecord rec,
       protectors::NewRecord("recovery-password", 1,
                             "restored by volmgr-recover rebuild"));
-  rec.id = h.recovery_id.ToString();
+  rec.id = recovery_id.ToString();
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes salt, SecretBytes::Random(32));
   std::vector<uint8_t> salt_bytes(salt.Reveal().begin(), salt.Reveal().end());
   rec.params = {{"salt", protectors::ToBase64(salt_bytes)}};
   rec.keyslots = {rp_slot};
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes kek,
-                          rp.DeriveWrappingKey(salt_bytes, h.recovery_id));
+                          rp.DeriveWrappingKey(salt_bytes, recovery_id));
   VOLMGR_RETURN_IF_ERROR(
       protectors::WrapVmkInto(rec, kek, vmk, protectors::Binding{uuid}));
   VOLMGR_RETURN_IF_ERROR(luks.SetToken(-1, rec.ToTokenJson()).status());

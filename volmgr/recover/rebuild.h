@@ -3,7 +3,8 @@
 // segment is untouched and decrypts as before; then a VMK keyslot, the
 // volmgr-volume token, and the package's recovery password again (same
 // password, same recovery ID), as keyslot + protector, so the printed
-// password keeps working with volmgr and stock cryptsetup.
+// password keeps working with volmgr and stock cryptsetup. A package sealed
+// to an agent certificate gets a new recovery password instead.
 //
 // Thread-safety: none.
 #ifndef VOLMGR_RECOVER_REBUILD_H_
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "volmgr/base/status.h"
+#include "volmgr/base/uuid.h"
 #include "volmgr/keys/recovery_password.h"
 #include "volmgr/recover/key_package.h"
 
@@ -34,11 +36,15 @@ StatusOr<RebuildPlan> PlanRebuild(const std::string& device,
                                   const KeyPackageHeader& header,
                                   const KeyPackageSecret& secret, bool force);
 
-// Writes the new header (holding the volume lock), then reloads the volume
-// and proves that the recovery password unlocks it and yields the FVEK.
+// Writes the new header (holding the volume lock) with `rp` as its recovery
+// password protector under `recovery_id` (the package's own password and ID,
+// or a new pair for a package sealed to an agent certificate), then reloads
+// the volume and proves that the recovery password unlocks it and yields
+// the FVEK.
 Status ExecuteRebuild(const RebuildPlan& plan, const KeyPackageHeader& header,
                       const KeyPackageSecret& secret,
-                      const keys::RecoveryPassword& rp);
+                      const keys::RecoveryPassword& rp,
+                      const Uuid& recovery_id);
 
 }  // namespace volmgr::recover
 

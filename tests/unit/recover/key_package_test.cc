@@ -1,6 +1,14 @@
 #include "volmgr/recover/key_package.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "volmgr/crypto/openssl_handles.h"
 
 namespace volmgr::recover {
 namespace {
@@ -98,7 +106,7 @@ TEST(KeyPackageTest, EveryTruncationIsRejected) {
 TEST(KeyPackageTest, UnknownVersionIsUnsupported) {
   auto file = SealKeyPackage(MakeHeader(), MakeSecret(), MakePassword(7));
   ASSERT_TRUE(file.ok());
-  (*file)[9] = 2;
+  (*file)[9] = 3;
   EXPECT_EQ(ReadKeyPackageHeader(*file).status().code(),
             StatusCode::kUnsupported);
 }
@@ -108,6 +116,109 @@ TEST(KeyPackageTest, SealRejectsShortFvek) {
   s.fvek = *SecretBytes::Allocate(32);
   EXPECT_EQ(SealKeyPackage(MakeHeader(), s, MakePassword(7)).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// ---- packages sealed to a data recovery agent certificate (version 2) ----
+
+struct AgentKey {
+  crypto::EvpPkeyPtr key;
+  x509::Certificate cert;
+};
+
+// A self-signed agent certificate for a fresh key of `type` ("RSA" or "EC").
+AgentKey MakeAgent(const char* type, const char* cn) {
+  crypto::EvpPkeyPtr key(
+      std::string(type) == "RSA"
+          ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+          : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  EXPECT_NE(key, nullptr);
+  std::unique_ptr<X509, decltype(&X509_free)> x(X509_new(), X509_free);
+  X509_set_version(x.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), 86400);
+  X509_set_pubkey(x.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(x.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn), -1, -1,
+                             0);
+  X509_set_issuer_name(x.get(), name);
+  EXPECT_GT(X509_sign(x.get(), key.get(), EVP_sha256()), 0);
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(x.get(), &der);
+  EXPECT_GT(n, 0);
+  std::vector<uint8_t> bytes(der, der + n);
+  OPENSSL_free(der);
+  auto cert = x509::Certificate::FromDer(bytes);
+  EXPECT_TRUE(cert.ok()) << cert.status().ToString();
+  return {std::move(key), std::move(cert).value()};
+}
+
+class AgentKeyPackageTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(AgentKeyPackageTest, SealToCertificateThenOpenWithPrivateKey) {
+  AgentKey agent = MakeAgent(GetParam(), "fleet recovery agent");
+  auto file = SealKeyPackageForAgent(MakeHeader(), MakeSecret(), agent.cert);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto h = ReadKeyPackageHeader(*file);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->version, kKeyPackageAgentVersion);
+  EXPECT_EQ(h->sealer, KeyPackageSealer::kCertificate);
+  EXPECT_TRUE(h->recovery_id.IsNil());
+  EXPECT_EQ(h->cert_sha256, agent.cert.Sha256Fingerprint());
+  EXPECT_NE(h->cert_subject.find("fleet recovery agent"), std::string::npos);
+  EXPECT_EQ(h->label, "payroll");
+
+  x509::PemPrivateKey pem(std::move(agent.key));
+  auto s = OpenKeyPackageWithAgent(*file, pem);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->fvek.ConstantTimeEquals(MakeSecret().fvek));
+  EXPECT_EQ(s->data_offset_bytes, MakeSecret().data_offset_bytes);
+  EXPECT_EQ(s->check_sha256, MakeSecret().check_sha256);
+}
+
+TEST_P(AgentKeyPackageTest, AnotherAgentsKeyFailsAuthentication) {
+  AgentKey agent = MakeAgent(GetParam(), "agent A");
+  AgentKey other = MakeAgent(GetParam(), "agent B");
+  auto file = SealKeyPackageForAgent(MakeHeader(), MakeSecret(), agent.cert);
+  ASSERT_TRUE(file.ok());
+  x509::PemPrivateKey pem(std::move(other.key));
+  EXPECT_EQ(OpenKeyPackageWithAgent(*file, pem).status().code(),
+            StatusCode::kAuthFailed);
+}
+
+TEST_P(AgentKeyPackageTest, EveryFlippedByteAndTruncationIsRejected) {
+  AgentKey agent = MakeAgent(GetParam(), "agent");
+  auto file = SealKeyPackageForAgent(MakeHeader(), MakeSecret(), agent.cert);
+  ASSERT_TRUE(file.ok());
+  x509::PemPrivateKey pem(std::move(agent.key));
+  ASSERT_TRUE(OpenKeyPackageWithAgent(*file, pem).ok());
+  for (size_t i = 0; i < file->size(); ++i) {
+    std::vector<uint8_t> bad = *file;
+    bad[i] ^= 0x40;
+    ASSERT_FALSE(OpenKeyPackageWithAgent(bad, pem).ok()) << "byte " << i;
+  }
+  for (size_t n = 0; n < file->size(); n += 7) {
+    std::span<const uint8_t> cut(file->data(), n);
+    ASSERT_FALSE(OpenKeyPackageWithAgent(cut, pem).ok()) << "length " << n;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(KeyTypes, AgentKeyPackageTest,
+                         ::testing::Values("RSA", "EC"));
+
+TEST(KeyPackageTest, EachSealerRefusesTheOthersOpener) {
+  AgentKey agent = MakeAgent("EC", "agent");
+  auto v2 = SealKeyPackageForAgent(MakeHeader(), MakeSecret(), agent.cert);
+  auto v1 = SealKeyPackage(MakeHeader(), MakeSecret(), MakePassword(7));
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  x509::PemPrivateKey pem(std::move(agent.key));
+  EXPECT_EQ(OpenKeyPackage(*v2, MakePassword(7)).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenKeyPackageWithAgent(*v1, pem).status().code(),
+            StatusCode::kInvalidArgument);
+  // A recovery-password package stays version 1, readable by older tools.
+  EXPECT_EQ(ReadKeyPackageHeader(*v1)->version, kKeyPackageVersion);
 }
 
 }  // namespace
