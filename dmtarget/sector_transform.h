@@ -52,7 +52,7 @@ class XtsSectorTransform {
   static constexpr unsigned kMaxThreads = 64;
   // A call is split across lanes only when every lane gets at least this
   // many bytes; below that, waking a worker costs more than it saves.
-  static constexpr size_t kMinBytesPerLane = 64 * 1024;
+  static constexpr size_t kMinBytesPerLane = size_t{64} * 1024;
 
   struct Options {
     // Number of lanes (calling thread + threads-1 workers). 1..kMaxThreads.

@@ -33,7 +33,6 @@
 namespace volmgr::cli {
 namespace {
 
-using protectors::Credentials;
 using volume::Volume;
 
 constexpr const char* kExitCodes = R"(

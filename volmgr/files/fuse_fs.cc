@@ -297,10 +297,16 @@ FuseMount::State* S() {
   return static_cast<FuseMount::State*>(fuse_get_context()->private_data);
 }
 
+// The Handle behind `fi->fh` (set by open/opendir), file or directory.
+Handle* RawHandle(const fuse_file_info* fi) {
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): fh holds our pointer
+  return reinterpret_cast<Handle*>(fi->fh);
+}
+
 // The open file behind `fi`, or nullptr (no handle, or a directory).
 Handle* H(fuse_file_info* fi) {
   if (fi == nullptr || fi->fh == 0) return nullptr;
-  auto* h = reinterpret_cast<Handle*>(fi->fh);
+  Handle* h = RawHandle(fi);
   return h->node ? h : nullptr;
 }
 
@@ -326,7 +332,7 @@ int FsGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
     return 0;
   }
   if (path == nullptr && fi != nullptr && fi->fh != 0) {
-    path = reinterpret_cast<Handle*>(fi->fh)->dir_path.c_str();
+    path = RawHandle(fi)->dir_path.c_str();
   }
   RESOLVE_OR_ERRNO(r, path);
   if (::lstat(r.cpath.c_str(), st) != 0) return -errno;
@@ -655,15 +661,14 @@ int FsOpendir(const char* path, fuse_file_info* fi) {
 }
 
 int FsReleasedir(const char*, fuse_file_info* fi) {
-  delete reinterpret_cast<Handle*>(fi->fh);
+  delete RawHandle(fi);
   return 0;
 }
 
 int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler, off_t,
               fuse_file_info* fi, fuse_readdir_flags) {
-  const char* path = path_arg != nullptr
-                         ? path_arg
-                         : reinterpret_cast<Handle*>(fi->fh)->dir_path.c_str();
+  const char* path =
+      path_arg != nullptr ? path_arg : RawHandle(fi)->dir_path.c_str();
   RESOLVE_OR_ERRNO(r, path);
   auto dirid = S()->DirIdOf(r.cpath);
   if (!dirid.ok()) return -ErrnoOf(dirid.status());

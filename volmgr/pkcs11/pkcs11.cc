@@ -285,7 +285,7 @@ StatusOr<Session> Session::Open(const Token& token) {
 }
 
 Session::Session(Session&& o) noexcept
-    : token_(o.token_),
+    : token_(std::move(o.token_)),
       handle_(o.handle_),
       open_(o.open_),
       logged_in_(o.logged_in_) {

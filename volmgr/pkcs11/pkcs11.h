@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "volmgr/base/secret_bytes.h"
@@ -144,7 +145,8 @@ class Session {
   const Token& token() const { return token_; }
 
  private:
-  Session(Token token, CK_SESSION_HANDLE h) : token_(token), handle_(h) {}
+  Session(Token token, CK_SESSION_HANDLE h)
+      : token_(std::move(token)), handle_(h) {}
   void Close();
   Token token_;
   CK_SESSION_HANDLE handle_ = CK_INVALID_HANDLE;

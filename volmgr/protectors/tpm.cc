@@ -130,7 +130,7 @@ StatusOr<SecretBytes> DeriveKek(const SecretBytes& tpm_secret,
 }
 
 std::string_view TctiOr(const std::string& tcti) {
-  return tcti.empty() ? tpm::kDefaultTcti : std::string_view(tcti);
+  return tcti.empty() ? tpm::kDefaultTcti : std::string_view{tcti};
 }
 
 Status CheckNewPin(const SecretBytes& pin) {

@@ -200,12 +200,14 @@ class Progress {
     double secs = std::chrono::duration<double>(now - start_).count();
     double rate = secs > 0 ? static_cast<double>(done - first_done_) / secs : 0;
     double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
-    std::fprintf(stderr,
-                 "\r%s %5.1f%%  %llu/%llu MiB  %.0f MiB/s  ETA %d:%02d  ",
-                 what_.c_str(), total ? 100.0 * done / total : 100.0,
-                 static_cast<unsigned long long>(done >> 20),
-                 static_cast<unsigned long long>(total >> 20), rate / 1048576,
-                 static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    std::fprintf(
+        stderr, "\r%s %5.1f%%  %llu/%llu MiB  %.0f MiB/s  ETA %d:%02d  ",
+        what_.c_str(),
+        total ? 100.0 * static_cast<double>(done) / static_cast<double>(total)
+              : 100.0,
+        static_cast<unsigned long long>(done >> 20),
+        static_cast<unsigned long long>(total >> 20), rate / 1048576,
+        static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
     if (done >= total) std::fprintf(stderr, "\n");
   }
 
