@@ -24,10 +24,11 @@ mibs() { awk -v a="$1" -v b="$2" -v m="$3" 'BEGIN { printf "%.1f", m / (b - a) }
 prepare() { # DEV
   mkfs.ext4 -q -F -b 4096 "$1" $(((MIB - 32) * 256))
   mount "$1" /mnt/v
-  dd if=/tmp/payload of=/mnt/v/payload bs=1M 2>/dev/null
+  dd if=/tmp/payload of=/mnt/v/payload bs=1M 2>/dev/null || fail "the payload does not fit on $1"
   umount /mnt/v
 }
-head -c $(((MIB - 48) << 20)) /dev/urandom > /tmp/payload
+# the payload must fit the shrunk ext4 with its journal and metadata
+head -c $(((MIB - 64) << 20)) /dev/urandom > /tmp/payload
 
 enc_volmgr() {
   volmgr encrypt "$1" --init-only --new-key-file $K/pass $FAST --quiet >/dev/null

@@ -215,7 +215,10 @@ Status OpenDuringConversion(Volume& vol, const SecretBytes& vmk,
     for (const auto& m : vol.ActiveMappingNames()) {
       if (m == name) return Status::Ok();
     }
-    return vol.Activate(name, vmk, volume::ActivateOptions{});
+    // The header may have been rewritten (FinishCompletedConversion): map
+    // it from a fresh load.
+    VOLMGR_ASSIGN_OR_RETURN(Volume fresh, Volume::Load(device));
+    return fresh.Activate(name, vmk, volume::ActivateOptions{});
   }
   VOLMGR_RETURN_IF_ERROR(RunInBackground(vmk, [&](const SecretBytes& key) {
     PauseOnSignal pause;

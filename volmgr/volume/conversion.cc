@@ -2,25 +2,31 @@
 
 #include <fcntl.h>
 #include <libcryptsetup.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "dmtarget/sector_transform.h"
 #include "volmgr/base/clock.h"
+#include "volmgr/crypto/openssl_handles.h"
 #include "volmgr/volume/device_probe.h"
 #include "volmgr/volume/volume_lock.h"
 
@@ -330,6 +336,367 @@ bool MappingActive(const std::string& name) {
   return st == CRYPT_ACTIVE || st == CRYPT_BUSY;  // BUSY: active and in use
 }
 
+// ---- finishing a conversion whose clean-up was interrupted ------------------
+
+StatusOr<Json> HeaderJson(const CryptHandle& h) {
+  const char* text = nullptr;
+  int rc = crypt_dump_json(h.get(), &text, 0);
+  if (rc < 0 || text == nullptr) {
+    return h.Error(rc < 0 ? rc : -EINVAL, "reading the LUKS2 metadata");
+  }
+  Json j = Json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("segments") || !j["segments"].is_object()) {
+    return CorruptionError("the LUKS2 metadata is not a JSON object");
+  }
+  return j;
+}
+
+bool SegmentHasFlag(const Json& seg, std::string_view prefix) {
+  auto it = seg.find("flags");
+  if (it == seg.end() || !it->is_array()) return false;
+  for (const Json& f : *it) {
+    if (f.is_string() && f.get<std::string>().rfind(prefix, 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t JsonU64(const Json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return 0;
+  if (it->is_string())
+    return std::strtoull(it->get<std::string>().c_str(), nullptr, 10);
+  return it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+// Every chunk converted, only libcryptsetup's clean-up missing: no live
+// segment of the old kind (linear for an encryption, crypt for a
+// decryption) and none in reencryption. Only meaningful for a header in
+// CRYPT_REENCRYPT_CLEAN state.
+bool AllChunksDone(const Json& hdr, ConversionDirection dir) {
+  const char* old_type =
+      dir == ConversionDirection::kEncrypt ? "linear" : "crypt";
+  int live = 0;
+  for (const auto& [id, seg] : hdr["segments"].items()) {
+    if (SegmentHasFlag(seg, "backup-")) continue;
+    if (SegmentHasFlag(seg, "in-reencryption")) return false;
+    if (seg.value("type", "") == old_type) return false;
+    ++live;
+  }
+  return live == 1;
+}
+
+uint64_t Be64(const std::string& b, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
+  return v;
+}
+
+void PutBe64(std::string& b, size_t at, uint64_t v) {
+  for (size_t i = 0; i < 8; ++i) {
+    b[at + 7 - i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+// Rewrites a header backup file (both binary header copies, LUKS2 On-Disk
+// Format 1.1 section 2) with the reencryption keyslot, its digest, the
+// backup segments and the online-reencrypt requirement removed: exactly
+// what libcryptsetup's own clean-up leaves. JSON through nlohmann, the
+// checksum through EVP; libcryptsetup validates the result when it restores
+// the file. With `keep_reencryption` only the live segments change: they
+// become the final segment alone, the backup segments (renumbered after it),
+// the reencryption keyslot and the requirement stay: the state
+// libcryptsetup commits after the last hotzone, before its clean-up.
+Status RewriteReencryptionMetadata(const std::string& file,
+                                   bool keep_reencryption) {
+  std::string buf;
+  {
+    std::ifstream f(file, std::ios::binary);
+    buf.assign(std::istreambuf_iterator<char>(f), {});
+    if (!f.good() && !f.eof()) return IoError("reading " + file);
+  }
+  constexpr size_t kBinary = 4096;
+  if (buf.size() < 2 * kBinary || buf.compare(0, 6, "LUKS\xba\xbe", 6) != 0) {
+    return CorruptionError(file + " is not a LUKS2 header backup");
+  }
+  const uint64_t hdr_size = Be64(buf, 8);
+  if (hdr_size < 16384 || hdr_size > (4u << 20) || buf.size() < 2 * hdr_size ||
+      buf.compare(hdr_size, 6, "SKUL\xba\xbe", 6) != 0) {
+    return CorruptionError(file + ": unexpected LUKS2 header size");
+  }
+  if (std::strncmp(buf.data() + 72, "sha256", 32) != 0 ||
+      std::strncmp(buf.data() + hdr_size + 72, "sha256", 32) != 0) {
+    return UnsupportedError(file + ": header checksum is not sha256");
+  }
+  const size_t json_area = hdr_size - kBinary;
+  Json j = Json::parse(std::string(buf.data() + kBinary,
+                                   strnlen(buf.data() + kBinary, json_area)),
+                       nullptr, false);
+  if (!j.is_object() || !j["keyslots"].is_object() ||
+      !j["segments"].is_object() || !j["digests"].is_object()) {
+    return CorruptionError(file + ": the LUKS2 metadata is not valid JSON");
+  }
+  std::vector<std::string> slots, segs;
+  for (const auto& [id, ks] : j["keyslots"].items()) {
+    if (ks.value("type", "") == "reencrypt" && !keep_reencryption) {
+      slots.push_back(id);
+      // Its area (checksums or journal) goes too.
+      const Json& area = ks.contains("area") ? ks["area"] : Json::object();
+      const uint64_t off = JsonU64(area, "offset");
+      const uint64_t len = JsonU64(area, "size");
+      if (off >= 2 * hdr_size && off + len <= buf.size()) {
+        std::fill_n(buf.begin() + off, len, '\0');
+      }
+    }
+  }
+  // The data is now one segment: the final one libcryptsetup kept as
+  // "backup-final" (crypt, dynamic size), without its flag.
+  std::string final_id;
+  std::vector<std::pair<int, std::string>> backups;  // old id, sorted
+  for (const auto& [id, seg] : j["segments"].items()) {
+    segs.push_back(id);
+    if (SegmentHasFlag(seg, "backup-final")) final_id = id;
+    if (SegmentHasFlag(seg, "backup-")) backups.emplace_back(std::stoi(id), id);
+  }
+  if (final_id.empty() ||
+      j["segments"][final_id].value("type", "") != "crypt") {
+    return FailedPreconditionError(file + ": no final crypt segment");
+  }
+  std::sort(backups.begin(), backups.end());
+  Json final_seg = j["segments"][final_id];
+  final_seg.erase("flags");
+  for (const auto& id : slots) j["keyslots"].erase(id);
+  const Json old_segments = j["segments"];
+  j["segments"] = Json::object();
+  j["segments"]["0"] = final_seg;
+  std::vector<std::pair<std::string, std::string>> renamed;  // old -> new
+  if (keep_reencryption) {
+    int next = 1;
+    for (const auto& [n, id] : backups) {
+      const std::string to = std::to_string(next++);
+      j["segments"][to] = old_segments[id];
+      renamed.emplace_back(id, to);
+    }
+  }
+  auto drop = [](Json& arr, const std::vector<std::string>& ids) {
+    if (!arr.is_array()) return;
+    Json out = Json::array();
+    for (const Json& v : arr) {
+      if (!v.is_string() || std::find(ids.begin(), ids.end(),
+                                      v.get<std::string>()) == ids.end()) {
+        out.push_back(v);
+      }
+    }
+    arr = out;
+  };
+  std::vector<std::string> dead_digests;
+  for (auto& [id, d] : j["digests"].items()) {
+    drop(d["keyslots"], slots);
+    const bool has_final = d["segments"].is_array() &&
+                           std::find(d["segments"].begin(), d["segments"].end(),
+                                     Json(final_id)) != d["segments"].end();
+    Json segments = has_final ? Json::array({"0"}) : Json::array();
+    for (const auto& [from, to] : renamed) {
+      if (d["segments"].is_array() &&
+          std::find(d["segments"].begin(), d["segments"].end(), Json(from)) !=
+              d["segments"].end()) {
+        segments.push_back(to);
+      }
+    }
+    d["segments"] = segments;
+    if (d["keyslots"].empty()) dead_digests.push_back(id);
+  }
+  for (const auto& id : dead_digests) j["digests"].erase(id);
+  if (!keep_reencryption && j.contains("config") &&
+      j["config"].contains("requirements")) {
+    Json& req = j["config"]["requirements"];
+    if (req.contains("mandatory")) {
+      Json keep = Json::array();
+      for (const Json& r : req["mandatory"]) {
+        if (!r.is_string() ||
+            r.get<std::string>().rfind("online-reencrypt", 0) != 0) {
+          keep.push_back(r);
+        }
+      }
+      if (keep.empty()) {
+        req.erase("mandatory");
+      } else {
+        req["mandatory"] = keep;
+      }
+    }
+    if (req.empty()) j["config"].erase("requirements");
+  }
+  const std::string text = j.dump();
+  if (text.size() >= json_area) {
+    return InternalError(file + ": the new metadata does not fit");
+  }
+  const uint64_t seqid = std::max(Be64(buf, 16), Be64(buf, hdr_size + 16)) + 1;
+  for (size_t at : {size_t{0}, static_cast<size_t>(hdr_size)}) {
+    PutBe64(buf, at + 16, seqid);
+    std::fill_n(buf.begin() + at + kBinary, json_area, '\0');
+    std::copy(text.begin(), text.end(), buf.begin() + at + kBinary);
+    std::fill_n(buf.begin() + at + 448, 64, '\0');
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(buf.data() + at, hdr_size, md, &len, EVP_sha256(),
+                   nullptr) != 1) {
+      return InternalError("SHA-256 failed");
+    }
+    std::copy(md, md + len, buf.begin() + at + 448);
+  }
+  {
+    std::ofstream f(file, std::ios::binary | std::ios::trunc);
+    f.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (!f) return IoError("writing " + file);
+  }
+  return FsyncPath(file);
+}
+
+// Writes the header of `device` (loaded in `h`) rewritten by
+// RewriteReencryptionMetadata. crypt_header_restore validates it and
+// writes it in one go; torn, either copy is a header libcryptsetup loads.
+Status RewriteHeader(const CryptHandle& h, const std::string& device,
+                     bool keep_reencryption) {
+  VOLMGR_RETURN_IF_ERROR(MakeDirs(ConversionStateDirectory()));
+  const std::string tmp = ConversionStateDirectory() + "/finish-" +
+                          std::to_string(getpid()) + ".luks2.tmp";
+  std::remove(tmp.c_str());
+  struct Unlink {
+    std::string path;
+    ~Unlink() { std::remove(path.c_str()); }
+  } unlink_tmp{tmp};
+  int rc = crypt_header_backup(h.get(), CRYPT_LUKS2, tmp.c_str());
+  if (rc < 0) return h.Error(rc, "copying the header of " + device);
+  VOLMGR_RETURN_IF_ERROR(RewriteReencryptionMetadata(tmp, keep_reencryption));
+  {
+    VOLMGR_ASSIGN_OR_RETURN(CryptHandle w, CryptHandle::Init(device, device));
+    rc = crypt_header_restore(w.get(), CRYPT_LUKS2, tmp.c_str());
+    if (rc < 0) return w.Error(rc, "writing the new header of " + device);
+  }
+  return FsyncPath(device);
+}
+
+// The end of an encryption whose every chunk is on disk (header CLEAN):
+// wipe the moved segment, then write the header without reencryption
+// metadata. Killed during the wipe, the header is still CLEAN and all
+// chunks done, so this simply runs again.
+Status FinishEncryption(const CryptHandle& h, const Json& j,
+                        const std::string& device) {
+  // 1. The moved segment still holds a plain copy of the first data: wipe
+  // it with random data, as libcryptsetup would have. Done again if power
+  // fails during it (nothing reads it any more).
+  const uint64_t data_offset = crypt_get_data_offset(h.get()) * kSector;
+  for (const auto& [id, seg] : j["segments"].items()) {
+    if (!SegmentHasFlag(seg, "backup-moved-segment")) continue;
+    const uint64_t off = JsonU64(seg, "offset");
+    const uint64_t len = JsonU64(seg, "size");
+    if (off < data_offset || len == 0) {
+      return CorruptionError("the moved segment of " + device +
+                             " overlaps the LUKS2 header");
+    }
+    int rc = crypt_wipe(h.get(), device.c_str(), CRYPT_WIPE_RANDOM, off, len,
+                        1 << 20, 0, nullptr, nullptr);
+    if (rc < 0) return h.Error(rc, "wiping the moved segment of " + device);
+  }
+  VOLMGR_RETURN_IF_ERROR(FsyncPath(device));
+  // 2. The header without reencryption metadata.
+  return RewriteHeader(h, device, /*keep_reencryption=*/false);
+}
+
+// A crash in the *last* hotzone of an encryption with a moved first
+// segment: no live linear segment left, one segment in reencryption.
+bool IsLastEncryptHotzone(const Json& j) {
+  bool moved = false, hot = false;
+  for (const auto& [id, seg] : j["segments"].items()) {
+    if (SegmentHasFlag(seg, "backup-moved-segment")) moved = true;
+    if (SegmentHasFlag(seg, "backup-")) continue;
+    if (seg.value("type", "") == "linear") return false;
+    if (SegmentHasFlag(seg, "in-reencryption")) hot = true;
+  }
+  return moved && hot;
+}
+
+// libcryptsetup's recovery of that hotzone rewrites it from the moved
+// segment and then, as part of its clean-up and *before* it commits the
+// header, wipes the moved segment: a second power loss there leaves a
+// crashed header whose recovery source is random data (the first 16 MiB of
+// the filesystem lost; seen in the power-loss test). So volmgr rewrites the
+// hotzone itself, from the moved segment, with the volume key (aes-xts-
+// plain64 through EVP, IV = 512-byte sector number + the segment's
+// iv_tweak, FORMAT.md "Data sectors") and syncs; the caller then commits
+// "last hotzone done" before the moved segment is wiped. Until that commit
+// the moved segment is untouched, so repeating this is harmless.
+Status RecoverLastEncryptHotzone(const CryptHandle& h, const Json& j,
+                                 const std::string& device,
+                                 const SecretBytes& vmk) {
+  Json hot, moved;
+  for (const auto& [id, seg] : j["segments"].items()) {
+    if (SegmentHasFlag(seg, "backup-moved-segment")) moved = seg;
+    if (SegmentHasFlag(seg, "in-reencryption")) hot = seg;
+  }
+  const uint64_t hot_off = JsonU64(hot, "offset");
+  const uint64_t hot_len = JsonU64(hot, "size");
+  const uint64_t tweak = JsonU64(hot, "iv_tweak");
+  const uint64_t sector = hot.value("sector_size", 512u);
+  const uint64_t moved_off = JsonU64(moved, "offset");
+  if (hot.value("encryption", "") != "aes-xts-plain64") {
+    return UnsupportedError("cannot recover a hotzone encrypted with " +
+                            hot.value("encryption", std::string("?")));
+  }
+  if (hot_len == 0 || sector < kSector || hot_len % sector != 0 ||
+      JsonU64(moved, "size") < hot_len ||
+      hot_off != crypt_get_data_offset(h.get()) * kSector ||
+      moved_off < hot_off + hot_len) {
+    return CorruptionError("unexpected last hotzone in the header of " +
+                           device);
+  }
+  auto pass = vmk.RevealAsString();
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes key, SecretBytes::Allocate(64));
+  size_t key_len = key.Reveal().size();
+  int rc =
+      crypt_volume_key_get(h.get(), CRYPT_ANY_SLOT,
+                           reinterpret_cast<char*>(key.RevealMutable().data()),
+                           &key_len, pass.data(), pass.size());
+  if (rc < 0) return h.Error(rc, "reading the volume key of " + device);
+  if (key_len != 64) return UnsupportedError("unexpected volume key size");
+  int fd = open(device.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, device);
+  struct Closer {
+    int fd;
+    std::vector<uint8_t>* buf;
+    ~Closer() {
+      OPENSSL_cleanse(buf->data(), buf->size());  // plain user data
+      close(fd);
+    }
+  };
+  std::vector<uint8_t> buf(hot_len);
+  Closer closer{fd, &buf};
+  for (uint64_t done = 0; done < hot_len;) {
+    ssize_t n = pread(fd, buf.data() + done, hot_len - done,
+                      static_cast<off_t>(moved_off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "reading " + device);
+    done += static_cast<uint64_t>(n);
+  }
+  // The hotzone is the first `hot_len` bytes of the data segment; its
+  // sector k takes IV iv_tweak + k * (sector / 512), as dm-crypt would.
+  VOLMGR_ASSIGN_OR_RETURN(dmtarget::XtsSectorTransform xts,
+                          dmtarget::XtsSectorTransform::Create(
+                              key, static_cast<uint32_t>(sector), tweak));
+  VOLMGR_RETURN_IF_ERROR(xts.Encrypt(0, buf, buf));
+  for (uint64_t done = 0; done < hot_len;) {
+    ssize_t n = pwrite(fd, buf.data() + done, hot_len - done,
+                       static_cast<off_t>(hot_off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "writing " + device);
+    done += static_cast<uint64_t>(n);
+  }
+  if (fdatasync(fd) != 0) return ErrnoToStatus(errno, "syncing " + device);
+  return Status::Ok();
+}
+
 // Opens the header (recovering a crashed reencryption), maps it if online,
 // and runs the reencryption to its end or a pause. Holds the VolumeLock.
 StatusOr<bool> RunLocked(const std::string& device, const std::string& header,
@@ -343,6 +710,28 @@ StatusOr<bool> RunLocked(const std::string& device, const std::string& header,
   if (ri == CRYPT_REENCRYPT_INVALID) {
     return CorruptionError("the reencryption state in the header of " + device +
                            " is invalid");
+  }
+  if (ri == CRYPT_REENCRYPT_CRASH && cur.mode == CRYPT_REENCRYPT_ENCRYPT &&
+      header == device) {
+    VOLMGR_ASSIGN_OR_RETURN(Json j, HeaderJson(h));
+    if (IsLastEncryptHotzone(j)) {
+      VOLMGR_RETURN_IF_ERROR(RecoverLastEncryptHotzone(h, j, device, vmk));
+      // Commit "last hotzone done" before anything touches the moved
+      // segment (its source): from here on FinishCompletedConversion's
+      // repeatable path applies.
+      VOLMGR_RETURN_IF_ERROR(
+          RewriteHeader(h, device, /*keep_reencryption=*/true));
+      VOLMGR_ASSIGN_OR_RETURN(bool done,
+                              FinishCompletedConversion(device, device));
+      if (!done) {
+        return InternalError("the header of " + device +
+                             " does not show its last hotzone done");
+      }
+      if (const char* u = crypt_get_uuid(h.get())) {
+        std::remove(StatePath(u).c_str());
+      }
+      return true;
+    }
   }
   if (ri == CRYPT_REENCRYPT_CRASH) {
     // An interrupted chunk (crash, power loss): libcryptsetup replays it
@@ -363,6 +752,14 @@ StatusOr<bool> RunLocked(const std::string& device, const std::string& header,
   const std::string resilience = cur.resilience ? cur.resilience : "";
   const std::string uuid =
       crypt_get_uuid(h.get()) ? crypt_get_uuid(h.get()) : "";
+  // Every chunk done but the clean-up cut short: libcryptsetup must not
+  // resume this (see FinishCompletedConversion).
+  VOLMGR_ASSIGN_OR_RETURN(bool cleaned,
+                          FinishCompletedConversion(header, device));
+  if (cleaned) {
+    std::remove(StatePath(uuid).c_str());
+    return true;
+  }
   // A conversion never runs offline under an active mapping: that would
   // change the data beneath it. Find the mapping by the LUKS UUID (the
   // DM UUID libcryptsetup gives it), also for a detached header.
@@ -905,6 +1302,35 @@ StatusOr<bool> ResumeConversion(const std::string& device,
     FsyncParentDir(header).IgnoreError();
   }
   return done;
+}
+
+StatusOr<bool> FinishCompletedConversion(const std::string& header,
+                                         const std::string& device) {
+  VOLMGR_ASSIGN_OR_RETURN(CryptHandle h, CryptHandle::Load(header, device));
+  crypt_params_reencrypt p{};
+  if (crypt_reencrypt_status(h.get(), &p) != CRYPT_REENCRYPT_CLEAN ||
+      p.mode == CRYPT_REENCRYPT_REENCRYPT) {
+    return false;
+  }
+  const ConversionDirection dir = p.mode == CRYPT_REENCRYPT_DECRYPT
+                                      ? ConversionDirection::kDecrypt
+                                      : ConversionDirection::kEncrypt;
+  VOLMGR_ASSIGN_OR_RETURN(Json j, HeaderJson(h));
+  if (!AllChunksDone(j, dir)) return false;
+  // A decryption: the data is plain and in place; the detached header only
+  // still holds keys, and the caller deletes it.
+  if (dir == ConversionDirection::kDecrypt) return true;
+  if (header != device) {
+    return UnsupportedError(
+        "finishing an encryption with a detached header is not supported");
+  }
+  VOLMGR_RETURN_IF_ERROR(FinishEncryption(h, j, device));
+  VOLMGR_ASSIGN_OR_RETURN(CryptHandle check, CryptHandle::Load(device, device));
+  if (crypt_reencrypt_status(check.get(), nullptr) != CRYPT_REENCRYPT_NONE) {
+    return InternalError("the header of " + device +
+                         " is still in reencryption after its clean-up");
+  }
+  return true;
 }
 
 Status AttachDataDevice(const Volume& vol, const std::string& device) {

@@ -172,12 +172,30 @@ StatusOr<ConversionStatus> GetConversionStatus(const std::string& device,
                                                const std::string& header = "");
 
 // Resumes an interrupted conversion of `device` (recovering a crashed one
-// first). Needs the VMK (any protector's unlock gives it). Returns true when
-// finished, false when paused again. kBusy if another volmgr converts it;
-// kFailedPrecondition if no conversion is in progress.
+// first; an encryption that crashed in its last hotzone is recovered by
+// volmgr itself, because libcryptsetup's recovery wipes its source before
+// committing; see FinishCompletedConversion and docs/SECURITY.md). Needs the
+// VMK (any protector's unlock gives it). Returns true when finished, false when
+// paused again. kBusy if another volmgr converts it; kFailedPrecondition if no
+// conversion is in progress.
 StatusOr<bool> ResumeConversion(const std::string& device,
                                 const SecretBytes& vmk,
                                 const ConversionOptions& options);
+
+// Power loss between libcryptsetup's commit of the last chunk and the end of
+// its clean-up (wiping the moved first segment, dropping the reencryption
+// keyslot, segments and requirement) leaves a header that libcryptsetup
+// 2.6 cannot resume: an encryption fails ("Failed to set device segments
+// for next reencryption hotzone"), a decryption converts the moved segment
+// a second time and destroys the first 16 MiB of plain data. If `header`
+// (with data on `device`) is in that state, this finishes the clean-up
+// itself and returns true: an encryption gets the moved segment wiped with
+// random data and a header without reencryption metadata (rewritten through
+// crypt_header_backup/restore, which validates it); a decryption needs
+// nothing on the device (the caller deletes the detached header). Returns
+// false, touching nothing, for any other state. Caller holds the VolumeLock.
+StatusOr<bool> FinishCompletedConversion(const std::string& header,
+                                         const std::string& device);
 
 // Points a Volume loaded from a decryption's exported header at its data
 // device, so that unlocking proves keys against the real device (libcryptsetup
