@@ -92,13 +92,11 @@ struct Unlocked {
   SecretBytes fvek;
   std::string how;  // "recovery password 1234abcd", for messages
   std::optional<protectors::ProtectorRecord> used;
-  std::optional<SecretBytes> secret;  // the typed secret, if any
 };
 
 // volmgr volumes: any protector. A LUKS2 volume without volmgr tokens
 // (stock cryptsetup): its passphrase through any keyslot.
-StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
-                                bool keep_secret = false) {
+StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o) {
   auto vol = volume::Volume::Load(device);
   if (!vol.ok() && vol.status().code() == StatusCode::kFailedPrecondition) {
     auto luks = volume::LuksDevice::Load(device);
@@ -131,9 +129,7 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
         cli::ReadSecret(o.key, "Passphrase for " + device + " (LUKS2): "));
     VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek,
                             luks->GetVolumeKey(CRYPT_ANY_SLOT, secret));
-    Unlocked u{std::move(seg), std::move(fvek), "a LUKS2 keyslot", {}, {}};
-    if (keep_secret) u.secret = std::move(secret);
-    return u;
+    return Unlocked{std::move(seg), std::move(fvek), "a LUKS2 keyslot", {}};
   }
   if (!vol.ok()) return vol.status();
   for (const auto& w : vol->warnings()) {
@@ -153,7 +149,6 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
     r = vol->Unlock(creds);
     if (!r->ok() && cli::CanPrompt()) r.reset();
   }
-  std::optional<SecretBytes> kept;
   if (!r) {
     if (!o.key.has() && !cli::CanPrompt()) {
       return FailedPreconditionError(
@@ -167,9 +162,6 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
     }
     VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret,
                             cli::ReadSecret(o.key, prompt + ": "));
-    if (keep_secret) {
-      VOLMGR_ASSIGN_OR_RETURN(kept, SecretBytes::CopyOf(secret.Reveal()));
-    }
     creds.secrets.push_back(std::move(secret));
     r = vol->Unlock(creds);
   }
@@ -179,7 +171,7 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o,
   Unlocked u{std::move(seg), std::move(fvek),
              std::string(h ? h->display_name() : "protector") + " " +
                  (*r)->used.id.substr(0, 8),
-             (*r)->used, std::move(kept)};
+             (*r)->used};
   return u;
 }
 
@@ -392,11 +384,13 @@ StatusOr<Unlocked> UnlockWithKeyPackage(const std::string& device,
           "since the package was made");
     }
   }
+  const std::string sealer =
+      h.sealer == KeyPackageSealer::kCertificate
+          ? "agent certificate " + h.cert_sha256.substr(0, 8)
+          : "recovery password " + h.recovery_id.ToString().substr(0, 8);
   return Unlocked{std::move(seg),
                   std::move(s.fvek),
-                  "key package " + package + " (recovery password " +
-                      h.recovery_id.ToString().substr(0, 8) + ")",
-                  {},
+                  "key package " + package + " (" + sealer + ")",
                   {}};
 }
 
