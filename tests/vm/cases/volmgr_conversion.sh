@@ -1,7 +1,8 @@
 # Inside the VM (busybox ash): in-place encryption and decryption (issue 9)
 # through the real kernel dm-crypt. /dev/vda (256M) holds an ext4 that is
-# encrypted and decrypted again; /dev/vdb (64M) is for the refusals and the
-# online run.
+# encrypted and decrypted again; /dev/vdb (256M, so that its background
+# encryption is still running when step 7 checks that a second conversion is
+# refused) is for the refusals and the online run.
 . /vmbed/lib.sh
 set -eu
 
