@@ -310,10 +310,8 @@ void RegisterConversionCommands(CLI::App& app, CommandEnv env) {
           volume::EncryptResult r,
           volume::EncryptInPlace(a.spec, a.force, init_only, o));
       printer.Finish();
-      const volume::NewProtector* rp = nullptr;
-      for (const auto& p : r.format.protectors) {
-        if (p.shown_secret) rp = &p;
-      }
+      const volume::NewProtector* rp =
+          ShownRecoveryPassword(r.format.protectors);
       if (rp != nullptr && !a.recovery_file.empty()) {
         VOLMGR_RETURN_IF_ERROR(SaveRecoveryPassword(a.recovery_file, *rp));
       }
@@ -346,10 +344,7 @@ void RegisterConversionCommands(CLI::App& app, CommandEnv env) {
                               {"state", state},
                               {"shrunk", r.plan.shrink},
                               {"sector_size", r.plan.sector_size}};
-        nlohmann::json prot = nlohmann::json::array();
-        for (const auto& p : r.format.protectors)
-          prot.push_back(ProtectorJson(p.record));
-        doc["protectors"] = prot;
+        doc["protectors"] = NewProtectorsJson(r.format.protectors);
         if (rp) doc["recovery_id"] = rp->record.id;
         return PrintJsonWithSecret(doc, rp ? &*rp->shown_secret : nullptr);
       }
@@ -366,11 +361,7 @@ void RegisterConversionCommands(CLI::App& app, CommandEnv env) {
             "open %s NAME`.\n",
             a.spec.device.c_str(), a.spec.device.c_str());
       }
-      for (const auto& p : r.format.protectors) {
-        std::printf(
-            "  protector %s  %s\n", p.record.id.c_str(),
-            protectors::FindHandler(p.record.kind)->Describe(p.record).c_str());
-      }
+      PrintNewProtectors(r.format.protectors);
       if (rp) VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(*rp, false));
       return Status::Ok();
     }();

@@ -177,29 +177,19 @@ int Run(int argc, char** argv) {
                                   "overwrites a key file");
       }
       VOLMGR_ASSIGN_OR_RETURN(volume::FormatResult r, Volume::Format(spec));
-      const volume::NewProtector* rp = nullptr;
-      for (const auto& p : r.protectors) {
-        if (p.shown_secret) rp = &p;
-      }
+      const volume::NewProtector* rp = ShownRecoveryPassword(r.protectors);
       if (rp != nullptr && !recovery_file.empty()) {
         VOLMGR_RETURN_IF_ERROR(SaveRecoveryPassword(recovery_file, *rp));
       }
       if (json_mode) {
         nlohmann::json doc = {{"device", spec.device}, {"uuid", r.uuid}};
-        nlohmann::json prot = nlohmann::json::array();
-        for (const auto& p : r.protectors)
-          prot.push_back(ProtectorJson(p.record));
-        doc["protectors"] = prot;
+        doc["protectors"] = NewProtectorsJson(r.protectors);
         if (rp) doc["recovery_id"] = rp->record.id;
         return PrintJsonWithSecret(doc, rp ? &*rp->shown_secret : nullptr);
       }
       std::printf("Formatted %s as a volmgr volume (UUID %s), AES-256-XTS.\n",
                   spec.device.c_str(), r.uuid.c_str());
-      for (const auto& p : r.protectors) {
-        std::printf(
-            "  protector %s  %s\n", p.record.id.c_str(),
-            protectors::FindHandler(p.record.kind)->Describe(p.record).c_str());
-      }
+      PrintNewProtectors(r.protectors);
       if (rp) VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(*rp, json_mode));
       return Status::Ok();
     }();

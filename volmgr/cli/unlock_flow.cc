@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "volmgr/base/secret_io.h"
+#include "volmgr/cli/output.h"
 
 namespace volmgr::cli {
 
@@ -205,14 +206,42 @@ Status SaveRecoveryPassword(const std::string& path,
 // Shows a new recovery password once, with its ID.
 Status ShowRecoveryPassword(const volume::NewProtector& p, bool json_mode) {
   if (json_mode) return Status::Ok();  // JSON callers get it in the document
-  std::printf("\nRecovery password (ID %s):\n\n    ", p.record.id.c_str());
+  return ShowRecoveryPassword(p.record.id, *p.shown_secret);
+}
+
+Status ShowRecoveryPassword(const std::string& id, const SecretBytes& text) {
+  std::printf("\nRecovery password (ID %s):\n\n    ", id.c_str());
   std::fflush(stdout);
-  VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, *p.shown_secret));
+  VOLMGR_RETURN_IF_ERROR(WriteSecret(STDOUT_FILENO, text));
   std::printf(
       "\n\nStore it away from this computer. It opens the volume when every "
       "other\nprotector fails, also with stock `cryptsetup open` (type it "
       "with the dashes).\n");
   return Status::Ok();
+}
+
+const volume::NewProtector* ShownRecoveryPassword(
+    const std::vector<volume::NewProtector>& created) {
+  const volume::NewProtector* rp = nullptr;
+  for (const auto& p : created) {
+    if (p.shown_secret) rp = &p;
+  }
+  return rp;
+}
+
+nlohmann::json NewProtectorsJson(
+    const std::vector<volume::NewProtector>& created) {
+  nlohmann::json prot = nlohmann::json::array();
+  for (const auto& p : created) prot.push_back(ProtectorJson(p.record));
+  return prot;
+}
+
+void PrintNewProtectors(const std::vector<volume::NewProtector>& created) {
+  for (const auto& p : created) {
+    std::printf(
+        "  protector %s  %s\n", p.record.id.c_str(),
+        protectors::FindHandler(p.record.kind)->Describe(p.record).c_str());
+  }
 }
 
 // Prints a JSON document in which a recovery password appears; the secret is

@@ -136,8 +136,21 @@ Status SaveRecoveryPassword(const std::string& path,
                             const volume::NewProtector& p);
 
 // Shows a new recovery password once, with its ID (nothing in JSON mode:
-// JSON callers get it in the document).
+// JSON callers get it in the document). The secret goes to stdout with
+// write(2), never through stdio's buffer.
 Status ShowRecoveryPassword(const volume::NewProtector& p, bool json_mode);
+Status ShowRecoveryPassword(const std::string& id, const SecretBytes& text);
+
+// The recovery password among a new volume's protectors (the one whose
+// secret is shown once), or nullptr.
+const volume::NewProtector* ShownRecoveryPassword(
+    const std::vector<volume::NewProtector>& created);
+
+// A new volume's protectors: the "protectors" JSON array, and one line
+// "  protector ID  description" each on stdout.
+nlohmann::json NewProtectorsJson(
+    const std::vector<volume::NewProtector>& created);
+void PrintNewProtectors(const std::vector<volume::NewProtector>& created);
 
 // Prints a JSON document in which a recovery password appears; the secret is
 // streamed into the output, never into a std::string.

@@ -30,6 +30,7 @@
 #include "volmgr/cli/credential_options.h"
 #include "volmgr/cli/recovery_agent_options.h"
 #include "volmgr/cli/secret_input.h"
+#include "volmgr/cli/unlock_flow.h"
 #include "volmgr/keys/recovery_password.h"
 #include "volmgr/recover/bitlocker.h"
 #include "volmgr/recover/data_io.h"
@@ -1023,12 +1024,12 @@ int Run(int argc, char** argv) {
       VOLMGR_RETURN_IF_ERROR(ExecuteRebuild(plan, h, s, rp, id));
       VOLMGR_ASSIGN_OR_RETURN(SecretBytes text, rp.Format());
       std::printf(
-          "Done: %s opens again with this NEW recovery password (ID %s; "
-          "volmgr and stock cryptsetup). Write it down now, it is not "
-          "shown again:\n\n    %.*s\n\nAdd your other protectors back with "
-          "`volmgr protector add`.\n",
-          device.c_str(), id.ToString().c_str(), static_cast<int>(text.size()),
-          reinterpret_cast<const char*>(text.Reveal().data()));
+          "Done: %s opens again with a NEW recovery password (volmgr and "
+          "stock cryptsetup); it is shown once, write it down now.\n",
+          device.c_str());
+      VOLMGR_RETURN_IF_ERROR(cli::ShowRecoveryPassword(id.ToString(), text));
+      std::printf(
+          "Add your other protectors back with `volmgr protector add`.\n");
       return Status::Ok();
     }();
   });
