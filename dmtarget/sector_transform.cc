@@ -1,7 +1,6 @@
 #include "dmtarget/sector_transform.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -13,40 +12,26 @@
 #include <utility>
 #include <vector>
 
-#include "volmgr/crypto/openssl_handles.h"
+#include "dmtarget/internal/xts_backend.h"
 
 namespace volmgr::dmtarget {
 namespace {
 
-using crypto::EvpCipherCtxPtr;
-using crypto::EvpCipherPtr;
-using crypto::OpenSslError;
-
-constexpr size_t kTweakSize = 16;
+using internal::XtsBackend;
 
 bool ValidSectorSize(uint32_t s) {
   return s == 512 || s == 1024 || s == 2048 || s == 4096;
 }
 
-// The plain64 IV: le64(sector) in bytes 0..7, zero in 8..15.
-void StorePlain64(uint64_t sector, uint8_t* tweak) {
-  for (size_t i = 0; i < 8; ++i) {
-    tweak[i] = static_cast<uint8_t>(sector >> (8 * i));
+StatusOr<std::unique_ptr<XtsBackend>> NewBackend(
+    XtsSectorTransform::Backend backend, const SecretBytes& key) {
+  switch (backend) {
+    case XtsSectorTransform::Backend::kLibgcrypt:
+      return internal::NewGcryptXtsBackend(key);
+    case XtsSectorTransform::Backend::kOpenSsl:
+      return internal::NewOpenSslXtsBackend(key);
   }
-}
-
-StatusOr<EvpCipherCtxPtr> KeyedContext(const EVP_CIPHER* cipher,
-                                       const SecretBytes& key, int enc) {
-  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (ctx == nullptr) return OpenSslError("EVP_CIPHER_CTX_new");
-  // Key schedule once per context; SectorRun only sets the IV afterwards.
-  // Encrypt and decrypt need separate contexts: AES decryption uses the
-  // inverse key schedule for Key1, so switching direction would re-key.
-  if (EVP_CipherInit_ex2(ctx.get(), cipher, key.Reveal().data(), nullptr, enc,
-                         nullptr) != 1) {
-    return OpenSslError("keying AES-256-XTS context");
-  }
-  return ctx;
+  return InvalidArgumentError("unknown XTS backend");
 }
 
 }  // namespace
@@ -66,12 +51,9 @@ class XtsSectorTransform::Impl {
     workers_.clear();
   }
 
-  Status Init(const SecretBytes& key) {
-    cipher_.reset(EVP_CIPHER_fetch(nullptr, "AES-256-XTS", nullptr));
-    if (cipher_ == nullptr) return OpenSslError("fetching AES-256-XTS");
-    for (Lane& lane : lanes_) {
-      VOLMGR_ASSIGN_OR_RETURN(lane.enc, KeyedContext(cipher_.get(), key, 1));
-      VOLMGR_ASSIGN_OR_RETURN(lane.dec, KeyedContext(cipher_.get(), key, 0));
+  Status Init(Backend backend, const SecretBytes& key) {
+    for (std::unique_ptr<XtsBackend>& lane : lanes_) {
+      VOLMGR_ASSIGN_OR_RETURN(lane, NewBackend(backend, key));
     }
     workers_.reserve(lanes_.size() - 1);
     for (size_t w = 1; w < lanes_.size(); ++w) {
@@ -119,8 +101,8 @@ class XtsSectorTransform::Impl {
     const size_t lanes = static_cast<size_t>(std::clamp<uint64_t>(
         std::min<uint64_t>(by_size, sectors), 1, lanes_.size()));
     if (lanes == 1) {
-      return SectorRun(lanes_[0],
-                       {encrypt, first_sector, in.data(), out.data(), sectors});
+      return RunLane(*lanes_[0],
+                     {encrypt, first_sector, in.data(), out.data(), sectors});
     }
 
     // Lane i gets a contiguous run; the first (sectors % lanes) lanes get
@@ -143,7 +125,7 @@ class XtsSectorTransform::Impl {
       ++generation_;
     }
     work_cv_.notify_all();
-    Status status = SectorRun(lanes_[0], tasks_[0]);
+    Status status = RunLane(*lanes_[0], tasks_[0]);
     {
       std::unique_lock<std::mutex> lock(mu_);
       done_cv_.wait(lock, [this] { return pending_ == 0; });
@@ -157,10 +139,6 @@ class XtsSectorTransform::Impl {
   unsigned threads() const { return static_cast<unsigned>(lanes_.size()); }
 
  private:
-  struct Lane {
-    EvpCipherCtxPtr enc;
-    EvpCipherCtxPtr dec;
-  };
   struct Task {
     bool encrypt = true;
     uint64_t first_sector = 0;
@@ -169,32 +147,17 @@ class XtsSectorTransform::Impl {
     uint64_t sectors = 0;
   };
 
-  // Runs one lane's sectors with that lane's context. The OpenSSL error
-  // queue is per thread, so OpenSslError here drains this thread's queue.
-  Status SectorRun(Lane& lane, const Task& task) const {
-    EVP_CIPHER_CTX* ctx = task.encrypt ? lane.enc.get() : lane.dec.get();
-    const int enc = task.encrypt ? 1 : 0;
-    const int len = static_cast<int>(sector_size_);
-    uint8_t tweak[kTweakSize] = {};
-    for (uint64_t i = 0; i < task.sectors; ++i) {
-      // dm-crypt: iv_sector = sector (in 512-byte units) + iv_offset, u64
-      // arithmetic (wraps), then crypt_iv_plain64_gen writes le64.
-      StorePlain64((task.first_sector + i) * iv_step_ + iv_offset_, tweak);
-      const size_t offset = static_cast<size_t>(i) * sector_size_;
-      // IV only: cipher and key NULL keep the existing key schedule.
-      if (EVP_CipherInit_ex2(ctx, nullptr, nullptr, tweak, enc, nullptr) != 1) {
-        return OpenSslError("setting XTS tweak");
-      }
-      // One EVP_CipherUpdate call is exactly one XTS data unit.
-      int out_len = 0;
-      if (EVP_CipherUpdate(ctx, task.out + offset, &out_len, task.in + offset,
-                           len) != 1 ||
-          out_len != len) {
-        return OpenSslError(task.encrypt ? "AES-256-XTS encrypt"
-                                         : "AES-256-XTS decrypt");
-      }
-    }
-    return Status::Ok();
+  // Runs one lane's sectors with that lane's backend.
+  Status RunLane(XtsBackend& lane, const Task& task) const {
+    // dm-crypt: iv_sector = sector (in 512-byte units) + iv_offset, u64
+    // arithmetic (wraps), then crypt_iv_plain64_gen writes le64.
+    return lane.Run({.encrypt = task.encrypt,
+                     .first_iv = task.first_sector * iv_step_ + iv_offset_,
+                     .iv_step = iv_step_,
+                     .in = task.in,
+                     .out = task.out,
+                     .sectors = task.sectors,
+                     .sector_size = sector_size_});
   }
 
   void WorkerLoop(std::stop_token stop, size_t lane) {
@@ -210,7 +173,7 @@ class XtsSectorTransform::Impl {
         if (lane >= active_lanes_) continue;
         task = tasks_[lane];
       }
-      Status status = SectorRun(lanes_[lane], task);
+      Status status = RunLane(*lanes_[lane], task);
       std::lock_guard<std::mutex> lock(mu_);
       results_[lane] = std::move(status);
       if (--pending_ == 0) done_cv_.notify_one();
@@ -220,8 +183,7 @@ class XtsSectorTransform::Impl {
   const uint32_t sector_size_;
   const uint64_t iv_step_;
   const uint64_t iv_offset_;
-  EvpCipherPtr cipher_;
-  std::vector<Lane> lanes_;
+  std::vector<std::unique_ptr<XtsBackend>> lanes_;
 
   std::mutex call_mu_;  // serializes Run
   std::mutex mu_;       // guards everything below except workers_
@@ -263,7 +225,7 @@ StatusOr<XtsSectorTransform> XtsSectorTransform::Create(const SecretBytes& key,
                                 std::to_string(options.threads));
   }
   auto impl = std::make_unique<Impl>(sector_size, iv_offset, options.threads);
-  VOLMGR_RETURN_IF_ERROR(impl->Init(key));
+  VOLMGR_RETURN_IF_ERROR(impl->Init(options.backend, key));
   return XtsSectorTransform(std::move(impl));
 }
 

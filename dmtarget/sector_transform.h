@@ -22,8 +22,14 @@
 // lanes 1..threads-1 are persistent worker threads created by Create() and
 // joined by the destructor (no thread is created per call). A large buffer
 // is cut on sector boundaries into one contiguous run per lane. Every lane
-// owns its own EVP_CIPHER_CTX pair (encrypt, decrypt), keyed once in
-// Create(); per sector only the IV is set.
+// owns its own cipher context, keyed once in Create(); per sector only the
+// IV is set.
+//
+// Crypto backend (Options::backend): libgcrypt by default, whose per-sector
+// IV change is a 16-byte copy and whose XTS bulk path uses VAES/AVX2 where
+// the CPU has it; OpenSSL 3 EVP as the alternative. Both produce the same
+// bytes (the unit tests hold them to the same vectors and to each other);
+// they differ only in speed (docs/PERFORMANCE.md).
 //
 // Thread-safety: Encrypt and Decrypt may be called from any thread; calls on
 // one object are serialized by an internal mutex (use one object per caller
@@ -54,14 +60,17 @@ class XtsSectorTransform {
   // many bytes; below that, waking a worker costs more than it saves.
   static constexpr size_t kMinBytesPerLane = size_t{64} * 1024;
 
+  enum class Backend : uint8_t { kLibgcrypt, kOpenSsl };
+
   struct Options {
     // Number of lanes (calling thread + threads-1 workers). 1..kMaxThreads.
     unsigned threads = 1;
+    Backend backend = Backend::kLibgcrypt;
   };
 
   // Validates and keys the transform.
   //   key:         64 bytes (AES-256-XTS). The bytes are copied into the
-  //                OpenSSL contexts, which wipe them when freed; the caller
+  //                backend's contexts, which wipe them when freed; the caller
   //                may destroy `key` after Create returns.
   //   sector_size: 512, 1024, 2048 or 4096 (the LUKS2 segment sector_size).
   //   iv_offset:   the dm-crypt table's iv_offset (LUKS2 segment iv_tweak),
@@ -70,8 +79,9 @@ class XtsSectorTransform {
   // halves are equal (IEEE 1619-2018 5.1 / SP 800-38E require distinct
   // halves; OpenSSL enforces it only in its FIPS provider, we always do), a
   // sector size outside the list, or threads outside 1..kMaxThreads;
-  // kUnavailable if no loaded OpenSSL provider offers AES-256-XTS;
-  // kInternal for any other OpenSSL failure.
+  // kUnavailable if the backend lacks AES-256-XTS (no OpenSSL provider
+  // offers it, or libgcrypt is older than 1.9); kInternal for any other
+  // library failure.
   static StatusOr<XtsSectorTransform> Create(const SecretBytes& key,
                                              uint32_t sector_size,
                                              uint64_t iv_offset,
@@ -98,7 +108,7 @@ class XtsSectorTransform {
   // Errors: kInvalidArgument for mismatched or misaligned lengths, partial
   // overlap, or a sector range whose 512-byte sector number does not fit in
   // 64 bits (iv_offset itself is added modulo 2^64, as the kernel does);
-  // kInternal if OpenSSL fails (out is then unspecified).
+  // kInternal if the crypto library fails (out is then unspecified).
   Status Encrypt(uint64_t first_sector, std::span<const uint8_t> in,
                  std::span<uint8_t> out) const;
   Status Decrypt(uint64_t first_sector, std::span<const uint8_t> in,

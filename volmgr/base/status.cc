@@ -108,6 +108,9 @@ std::string Status::ToString() const {
     case ForeignSource::kPkcs11:
       s += " [CKR " + std::to_string(foreign_.value) + "]";
       break;
+    case ForeignSource::kGcrypt:
+      s += " [libgcrypt " + std::to_string(foreign_.value) + "]";
+      break;
   }
   return s;
 }

@@ -46,6 +46,7 @@ enum class ForeignSource : uint8_t {
   kOpenSsl,
   kCryptsetup,
   kPkcs11,
+  kGcrypt,
 };
 
 struct ForeignCode {

@@ -61,21 +61,18 @@ print()
 print("| case (4 KiB sectors) | best GB/s | best / openssl | median / openssl | goal |")
 print("|---|---:|---:|---:|---|")
 print(f"| openssl speed -evp aes-256-xts -bytes 4096 | {ossl / 1e9:.2f} | 1.000 | | |")
-T = "BM_Transform/threads:{}/encrypt:{}/inplace:{}/real_time"
-cases = [
-    ("BM_RawEvpSameIv/real_time", "raw EVP, 64 MiB, no per-sector init (as openssl speed)", ""),
-    ("BM_RawEvpIvOnly/real_time", "raw EVP, 64 MiB, keyed once, IV per sector", ""),
-    ("BM_RawEvpRekeyPerSector/real_time", "raw EVP, 64 MiB, key + IV per sector", ""),
-    ("BM_TransformHot/threads:1/encrypt:1/inplace:1/real_time", "transform 1 thread, encrypt, 256 KiB in cache", ""),
-    ("BM_TransformHot/threads:1/encrypt:0/inplace:1/real_time", "transform 1 thread, decrypt, 256 KiB in cache", ""),
-]
+names = {0: "libgcrypt", 1: "OpenSSL"}
 for t, goal in ((1, ">= 0.95"), (2, ">= 1.9")):
-    for enc in (1, 0):
-        for inplace in (0, 1):
-            cases.append((T.format(t, enc, inplace),
-                          f"transform {t} thread{'s' if t > 1 else ''}, "
-                          f"{'encrypt' if enc else 'decrypt'}, 64 MiB "
-                          f"{'in place' if inplace else 'out of place'}", goal))
+    for backend in (0, 1):
+        for enc in (1, 0):
+            cases.append((f"BM_TransformHot/threads:{t}/encrypt:{enc}/inplace:1/backend:{backend}/real_time",
+                          f"transform ({names[backend]}) {t} thread{'s' if t > 1 else ''}, "
+                          f"{'encrypt' if enc else 'decrypt'}, 256 KiB in cache", goal))
+            for inplace in (0, 1):
+                cases.append((f"BM_Transform/threads:{t}/encrypt:{enc}/inplace:{inplace}/backend:{backend}/real_time",
+                              f"transform ({names[backend]}) {t} thread{'s' if t > 1 else ''}, "
+                              f"{'encrypt' if enc else 'decrypt'}, 64 MiB "
+                              f"{'in place' if inplace else 'out of place'}", goal))
 for key, label, goal in cases:
     v = runs.get(key)
     if not v:

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backend_under_test.h"
 #include "evp_xts_reference.h"
 #include "volmgr/base/secret_bytes.h"
 
@@ -21,6 +22,7 @@ namespace {
 using testing::DmCryptReference;
 using testing::EvpXts;
 using testing::KernelPlain64;
+using testing::TestOptions;
 
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
 
@@ -43,7 +45,7 @@ XtsSectorTransform MakeOrDie(const std::vector<uint8_t>& key,
                              uint32_t sector_size, uint64_t iv_offset,
                              unsigned threads = 1) {
   auto xts = XtsSectorTransform::Create(Secret(key), sector_size, iv_offset,
-                                        {.threads = threads});
+                                        TestOptions(threads));
   EXPECT_TRUE(xts.ok()) << xts.status().ToString();
   return std::move(xts).value();
 }
@@ -55,7 +57,7 @@ TEST(XtsSectorTransformCreate, CreateWithMismatchedKeySizeFails) {
   for (size_t size : {0u, 16u, 32u, 48u, 63u, 65u, 128u}) {
     std::vector<uint8_t> key(size);
     for (size_t i = 0; i < size; ++i) key[i] = static_cast<uint8_t>(i);
-    auto xts = XtsSectorTransform::Create(Secret(key), 512, 0);
+    auto xts = XtsSectorTransform::Create(Secret(key), 512, 0, TestOptions());
     ASSERT_FALSE(xts.ok()) << size;
     EXPECT_EQ(xts.status().code(), StatusCode::kInvalidArgument) << size;
     EXPECT_NE(xts.status().message().find(std::to_string(size)),
@@ -67,17 +69,19 @@ TEST(XtsSectorTransformCreate, CreateWithMismatchedKeySizeFails) {
 TEST(XtsSectorTransformCreate, CreateWithEqualKeyHalvesFails) {
   std::vector<uint8_t> key = TestKey();
   std::memcpy(key.data() + 32, key.data(), 32);
-  auto xts = XtsSectorTransform::Create(Secret(key), 4096, 0);
+  auto xts = XtsSectorTransform::Create(Secret(key), 4096, 0, TestOptions());
   ASSERT_FALSE(xts.ok());
   EXPECT_EQ(xts.status().code(), StatusCode::kInvalidArgument);
   // One differing byte in either half is enough.
   key[63] ^= 1;
-  EXPECT_TRUE(XtsSectorTransform::Create(Secret(key), 4096, 0).ok());
+  EXPECT_TRUE(
+      XtsSectorTransform::Create(Secret(key), 4096, 0, TestOptions()).ok());
 }
 
 TEST(XtsSectorTransformCreate, CreateWithBadSectorSizeFails) {
   for (uint32_t size : {0u, 1u, 256u, 520u, 3072u, 8192u, 65536u}) {
-    auto xts = XtsSectorTransform::Create(Secret(TestKey()), size, 0);
+    auto xts =
+        XtsSectorTransform::Create(Secret(TestKey()), size, 0, TestOptions());
     ASSERT_FALSE(xts.ok()) << size;
     EXPECT_EQ(xts.status().code(), StatusCode::kInvalidArgument) << size;
   }
@@ -86,7 +90,7 @@ TEST(XtsSectorTransformCreate, CreateWithBadSectorSizeFails) {
 TEST(XtsSectorTransformCreate, CreateWithBadThreadCountFails) {
   for (unsigned threads : {0u, XtsSectorTransform::kMaxThreads + 1}) {
     auto xts = XtsSectorTransform::Create(Secret(TestKey()), 512, 0,
-                                          {.threads = threads});
+                                          TestOptions(threads));
     ASSERT_FALSE(xts.ok()) << threads;
     EXPECT_EQ(xts.status().code(), StatusCode::kInvalidArgument);
   }
@@ -95,7 +99,7 @@ TEST(XtsSectorTransformCreate, CreateWithBadThreadCountFails) {
 TEST(XtsSectorTransformCreate, AcceptsEveryLuks2SectorSize) {
   for (uint32_t size : {512u, 1024u, 2048u, 4096u}) {
     auto xts =
-        XtsSectorTransform::Create(Secret(TestKey()), size, 7, {.threads = 3});
+        XtsSectorTransform::Create(Secret(TestKey()), size, 7, TestOptions(3));
     ASSERT_TRUE(xts.ok()) << xts.status().ToString();
     EXPECT_EQ(xts->sector_size(), size);
     EXPECT_EQ(xts->iv_offset(), 7u);
@@ -109,7 +113,7 @@ TEST(XtsSectorTransformCreate, KeyMayBeDestroyedAfterCreate) {
   std::optional<XtsSectorTransform> xts;
   {
     SecretBytes secret = Secret(key);
-    auto created = XtsSectorTransform::Create(secret, 512, 0);
+    auto created = XtsSectorTransform::Create(secret, 512, 0, TestOptions());
     ASSERT_TRUE(created.ok());
     xts.emplace(std::move(created).value());
   }
@@ -281,6 +285,40 @@ TEST(DmCrypt4096, IvOffsetWrapsModulo2To64LikeTheKernel) {
                          EvpXts(true, key, KernelPlain64(4),
                                 std::span<const uint8_t>(pt).subspan(4096))
                              .begin()));
+}
+
+// ---------------------------------------------------------------------------
+// Backends: libgcrypt and OpenSSL give the same bytes (each is also held to
+// the vectors and to the EVP reference on its own, see backend_under_test.h).
+
+TEST(XtsSectorTransformBackends, LibgcryptAndOpenSslAgree) {
+  using Backend = XtsSectorTransform::Backend;
+  std::mt19937_64 rng(1619);
+  const std::vector<uint8_t> key = TestKey(12);
+  for (uint32_t sector_size : {512u, 1024u, 2048u, 4096u}) {
+    for (uint64_t iv_offset : {uint64_t{0}, uint64_t{32768}, kU64Max - 3}) {
+      auto gcrypt = XtsSectorTransform::Create(
+          Secret(key), sector_size, iv_offset,
+          {.threads = 2, .backend = Backend::kLibgcrypt});
+      auto openssl = XtsSectorTransform::Create(
+          Secret(key), sector_size, iv_offset,
+          {.threads = 1, .backend = Backend::kOpenSsl});
+      ASSERT_TRUE(gcrypt.ok()) << gcrypt.status().ToString();
+      ASSERT_TRUE(openssl.ok()) << openssl.status().ToString();
+      const std::vector<uint8_t> pt = RandomBytes(40 * sector_size, rng);
+      const uint64_t first = rng() >> 24;
+      std::vector<uint8_t> a(pt.size()), b(pt.size());
+      ASSERT_TRUE(gcrypt->Encrypt(first, pt, a).ok());
+      ASSERT_TRUE(openssl->Encrypt(first, pt, b).ok());
+      EXPECT_EQ(a, b) << sector_size << " " << iv_offset;
+      EXPECT_NE(a, pt);
+      // Cross-direction: each decrypts what the other encrypted.
+      ASSERT_TRUE(openssl->Decrypt(first, a, a).ok());
+      ASSERT_TRUE(gcrypt->Decrypt(first, b, b).ok());
+      EXPECT_EQ(a, pt);
+      EXPECT_EQ(b, pt);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
