@@ -71,7 +71,7 @@ StatusOr<FileHeader> ReadFileHeader(int fd) {
 }
 
 uint64_t EncryptedFile::PlainLen(uint64_t index, uint64_t size) const {
-  const ChunkLayout l = cipher_.layout();
+  const ChunkLayout l = cipher_->layout();
   const uint64_t last = l.ChunkCount(size) - 1;
   return index < last ? l.chunk_size : size - last * l.chunk_size;
 }
@@ -91,8 +91,8 @@ Status EncryptedFile::PwriteAll(std::span<const uint8_t> data,
 
 Status EncryptedFile::Initialize() {
   std::vector<uint8_t> buf(kFileHeaderSize + kChunkOverhead);
-  std::memcpy(buf.data(), cipher_.header_bytes().data(), kFileHeaderSize);
-  VOLMGR_RETURN_IF_ERROR(cipher_.Seal(
+  std::memcpy(buf.data(), cipher_->header_bytes().data(), kFileHeaderSize);
+  VOLMGR_RETURN_IF_ERROR(cipher_->Seal(
       0, true, {}, std::span(buf).subspan(kFileHeaderSize, kChunkOverhead)));
   VOLMGR_RETURN_IF_ERROR(PwriteAll(buf, 0));
   if (::ftruncate(fd_, static_cast<off_t>(buf.size())) != 0) {
@@ -104,12 +104,12 @@ Status EncryptedFile::Initialize() {
 StatusOr<uint64_t> EncryptedFile::Size() const {
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return ErrnoToStatus(errno, "fstat");
-  return cipher_.layout().PlaintextSize(static_cast<uint64_t>(st.st_size));
+  return cipher_->layout().PlaintextSize(static_cast<uint64_t>(st.st_size));
 }
 
 Status EncryptedFile::ReadChunk(uint64_t index, uint64_t size,
                                 std::vector<uint8_t>& out) {
-  const ChunkLayout l = cipher_.layout();
+  const ChunkLayout l = cipher_->layout();
   const uint64_t len = PlainLen(index, size);
   std::vector<uint8_t> sealed(len + kChunkOverhead);
   VOLMGR_ASSIGN_OR_RETURN(size_t n,
@@ -118,7 +118,7 @@ Status EncryptedFile::ReadChunk(uint64_t index, uint64_t size,
     return CorruptionError("chunk " + std::to_string(index) + " is truncated");
   }
   out.resize(len);
-  return cipher_.Open(index, index == l.ChunkCount(size) - 1, sealed, out);
+  return cipher_->Open(index, index == l.ChunkCount(size) - 1, sealed, out);
 }
 
 StatusOr<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
@@ -126,7 +126,7 @@ StatusOr<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
   if (offset >= size || out.empty()) return size_t{0};
   const size_t n =
       static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));
-  const ChunkLayout l = cipher_.layout();
+  const ChunkLayout l = cipher_->layout();
   const uint64_t first = offset / l.chunk_size;
   const uint64_t lastc = (offset + n - 1) / l.chunk_size;
   const uint64_t last_idx = l.ChunkCount(size) - 1;
@@ -150,10 +150,10 @@ StatusOr<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
     if (from == 0 && to == len) {
       // Whole chunk wanted: decrypt straight into the caller's buffer.
       VOLMGR_RETURN_IF_ERROR(
-          cipher_.Open(i, i == last_idx, s, out.subspan(copied, len)));
+          cipher_->Open(i, i == last_idx, s, out.subspan(copied, len)));
     } else {
       plain.resize(len);
-      VOLMGR_RETURN_IF_ERROR(cipher_.Open(i, i == last_idx, s, plain));
+      VOLMGR_RETURN_IF_ERROR(cipher_->Open(i, i == last_idx, s, plain));
       std::memcpy(out.data() + copied, plain.data() + from, to - from);
     }
     copied += to - from;
@@ -168,7 +168,7 @@ Status EncryptedFile::Write(uint64_t offset, std::span<const uint8_t> data) {
     VOLMGR_RETURN_IF_ERROR(Truncate(offset));
     size = offset;
   }
-  const ChunkLayout l = cipher_.layout();
+  const ChunkLayout l = cipher_->layout();
   const uint64_t end = offset + data.size();
   const uint64_t new_size = std::max(size, end);
   const uint64_t first = offset / l.chunk_size;
@@ -207,7 +207,7 @@ Status EncryptedFile::Write(uint64_t offset, std::span<const uint8_t> data) {
       std::memcpy(plain.data() + (from - chunk_start),
                   data.data() + (from - offset), to - from);
     }
-    VOLMGR_RETURN_IF_ERROR(cipher_.Seal(
+    VOLMGR_RETURN_IF_ERROR(cipher_->Seal(
         i, i == new_last, plain, out.subspan(pos, len_new + kChunkOverhead)));
     pos += len_new + kChunkOverhead;
     if (i == new_last) new_tail = plain;
@@ -228,14 +228,14 @@ Status EncryptedFile::Truncate(uint64_t new_size) {
   if (tail_ != nullptr) tail_->valid = false;
   VOLMGR_ASSIGN_OR_RETURN(uint64_t size, Size());
   if (new_size == size) return Status::Ok();
-  const ChunkLayout l = cipher_.layout();
+  const ChunkLayout l = cipher_->layout();
   std::vector<uint8_t> plain;
   if (new_size < size) {
     const uint64_t nl = l.ChunkCount(new_size) - 1;
     VOLMGR_RETURN_IF_ERROR(ReadChunk(nl, size, plain));
     plain.resize(PlainLen(nl, new_size));
     std::vector<uint8_t> sealed(plain.size() + kChunkOverhead);
-    VOLMGR_RETURN_IF_ERROR(cipher_.Seal(nl, true, plain, sealed));
+    VOLMGR_RETURN_IF_ERROR(cipher_->Seal(nl, true, plain, sealed));
     VOLMGR_RETURN_IF_ERROR(PwriteAll(sealed, l.ChunkOffset(nl)));
     if (::ftruncate(fd_, static_cast<off_t>(l.CiphertextSize(new_size))) != 0) {
       return ErrnoToStatus(errno, "ftruncate");
@@ -256,8 +256,8 @@ Status EncryptedFile::Truncate(uint64_t new_size) {
     const size_t pos = out.size();
     out.resize(pos + len + kChunkOverhead);
     VOLMGR_RETURN_IF_ERROR(
-        cipher_.Seal(i, i == new_last, plain,
-                     std::span(out).subspan(pos, len + kChunkOverhead)));
+        cipher_->Seal(i, i == new_last, plain,
+                      std::span(out).subspan(pos, len + kChunkOverhead)));
     if (out.size() >= 64 * l.sealed_chunk_size() || i == new_last) {
       VOLMGR_RETURN_IF_ERROR(PwriteAll(out, l.ChunkOffset(batch_start)));
       out.clear();
@@ -269,7 +269,7 @@ Status EncryptedFile::Truncate(uint64_t new_size) {
 
 Status EncryptedFile::VerifyAll() {
   VOLMGR_ASSIGN_OR_RETURN(uint64_t size, Size());
-  const ChunkLayout l = cipher_.layout();
+  const ChunkLayout l = cipher_->layout();
   std::vector<uint8_t> plain;
   for (uint64_t i = 0; i < l.ChunkCount(size); ++i) {
     VOLMGR_RETURN_IF_ERROR(ReadChunk(i, size, plain));

@@ -14,6 +14,7 @@
 #define VOLMGR_FILES_ENCRYPTED_FILE_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -39,7 +40,17 @@ class EncryptedFile {
   // `fd` is the container (not owned; opened read-write for writes).
   // `tail` (optional) must outlive this object and belong to this file.
   EncryptedFile(int fd, ChunkCipher cipher, TailCache* tail = nullptr)
-      : fd_(fd), cipher_(std::move(cipher)), tail_(tail) {}
+      : fd_(fd), owned_(std::move(cipher)), cipher_(&*owned_), tail_(tail) {}
+  // The same with a cipher the caller keeps (e.g. one pooled per open
+  // file); it must outlive this object and not be used meanwhile.
+  EncryptedFile(int fd, ChunkCipher* cipher, TailCache* tail = nullptr)
+      : fd_(fd), cipher_(cipher), tail_(tail) {}
+  EncryptedFile(EncryptedFile&& o) noexcept
+      : fd_(o.fd_),
+        owned_(std::move(o.owned_)),
+        cipher_(owned_ ? &*owned_ : o.cipher_),
+        tail_(o.tail_) {}
+  EncryptedFile& operator=(EncryptedFile&&) = delete;
 
   // Writes the header and one empty last chunk: an empty file.
   Status Initialize();
@@ -68,7 +79,8 @@ class EncryptedFile {
   Status PwriteAll(std::span<const uint8_t> data, uint64_t offset);
 
   int fd_;
-  ChunkCipher cipher_;
+  std::optional<ChunkCipher> owned_;
+  ChunkCipher* cipher_;
   TailCache* tail_;
 };
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -40,6 +41,51 @@ struct Node {
   TailCache tail;       // last chunk's plaintext, under `mu` (exclusive)
   std::string display;  // plaintext path at open, for log lines
   int refs = 0;
+
+  // Keyed ChunkCiphers for this file, one per concurrent request: making
+  // one per request (two EVP contexts, two key schedules, both cleansed on
+  // free) cost more than the AES of a small read. A ChunkCipher is not
+  // thread-safe, so a request takes one out and puts it back.
+  std::mutex ciphers_mu;
+  std::vector<std::unique_ptr<ChunkCipher>> ciphers;
+
+  StatusOr<std::unique_ptr<ChunkCipher>> TakeCipher() {
+    {
+      std::lock_guard l(ciphers_mu);
+      if (!ciphers.empty()) {
+        auto c = std::move(ciphers.back());
+        ciphers.pop_back();
+        return c;
+      }
+    }
+    VOLMGR_ASSIGN_OR_RETURN(ChunkCipher c, ChunkCipher::Create(key, header));
+    return std::make_unique<ChunkCipher>(std::move(c));
+  }
+  void ReturnCipher(std::unique_ptr<ChunkCipher> c) {
+    std::lock_guard l(ciphers_mu);
+    if (ciphers.size() < 8) ciphers.push_back(std::move(c));
+  }
+};
+
+// An EncryptedFile view of a Node for one request, with a pooled cipher.
+class NodeFile {
+ public:
+  static StatusOr<NodeFile> Of(Node& n) {
+    VOLMGR_ASSIGN_OR_RETURN(std::unique_ptr<ChunkCipher> c, n.TakeCipher());
+    return NodeFile(n, std::move(c));
+  }
+  NodeFile(NodeFile&&) = default;
+  ~NodeFile() {
+    if (cipher_) node_->ReturnCipher(std::move(cipher_));
+  }
+  EncryptedFile& file() { return file_; }
+
+ private:
+  NodeFile(Node& n, std::unique_ptr<ChunkCipher> c)
+      : node_(&n), cipher_(std::move(c)), file_(n.fd, cipher_.get(), &n.tail) {}
+  Node* node_;
+  std::unique_ptr<ChunkCipher> cipher_;
+  EncryptedFile file_;
 };
 
 // fi->fh of an open file (node set) or an open directory (dir_path set).
@@ -93,6 +139,28 @@ struct FuseMount::State {
 
   void Log(const std::string& line) {
     if (options.log) options.log(line);
+  }
+
+  // The key store runs under KeyStoreDurability::kOnSync: a create or last
+  // unlink commits its key change (so a crash of this process loses
+  // nothing), and SyncKeys() puts every change so far on stable storage
+  // before an fsync of a file or directory returns. Counters: changes
+  // committed, and how many of them are known durable.
+  std::atomic<uint64_t> key_changes{0};
+  std::atomic<uint64_t> keys_synced{0};
+
+  int SyncKeys() {
+    const uint64_t upto = key_changes.load();
+    if (keys_synced.load() >= upto) return 0;
+    Status s = store->keys().Sync();
+    if (!s.ok()) {
+      Log("volmgr files: key store sync failed: " + s.message());
+      return -EIO;
+    }
+    uint64_t cur = keys_synced.load();
+    while (cur < upto && !keys_synced.compare_exchange_weak(cur, upto)) {
+    }
+    return 0;
   }
 
   // Plaintext directory path -> (ciphertext path, directory ID). Cleared
@@ -251,10 +319,19 @@ struct FuseMount::State {
     node->fd = -1;
   }
 
-  StatusOr<EncryptedFile> FileOf(Node& n) {
-    VOLMGR_ASSIGN_OR_RETURN(ChunkCipher c,
-                            ChunkCipher::Create(n.key, n.header));
-    return EncryptedFile(n.fd, std::move(c), &n.tail);
+  // Turns the lstat of ciphertext entry `name` (relative to `dirfd`) into
+  // the plaintext view: content size of a file, target length of a link.
+  static void PlainStat(int dirfd, const char* name, struct stat* st) {
+    if (S_ISLNK(st->st_mode)) {
+      char buf[8192];
+      ssize_t n = ::readlinkat(dirfd, name, buf, sizeof buf);
+      if (n > 0) {
+        auto* self = static_cast<State*>(fuse_get_context()->private_data);
+        auto t = self->store->names().DecryptTarget(std::string_view(buf, n));
+        st->st_size = t.ok() ? static_cast<off_t>(t->size()) : 0;
+      }
+    }
+    FixStat(st);
   }
 
   // Plaintext size for a stat of a ciphertext file.
@@ -284,6 +361,7 @@ struct FuseMount::State {
   void DropKey(const std::optional<FileId>& id) {
     if (!id) return;
     Status s = store->Shred(*id);
+    ++key_changes;
     if (!s.ok() && s.code() != StatusCode::kNotFound) {
       Log("volmgr files: could not delete key " + FileIdHex(*id) + ": " +
           s.message() + " (verify --repair will)");
@@ -336,15 +414,7 @@ int FsGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
   }
   RESOLVE_OR_ERRNO(r, path);
   if (::lstat(r.cpath.c_str(), st) != 0) return -errno;
-  if (S_ISLNK(st->st_mode)) {
-    char buf[8192];
-    ssize_t n = ::readlink(r.cpath.c_str(), buf, sizeof buf);
-    if (n > 0) {
-      auto t = S()->store->names().DecryptTarget(std::string_view(buf, n));
-      st->st_size = t.ok() ? static_cast<off_t>(t->size()) : 0;
-    }
-  }
-  FuseMount::State::FixStat(st);
+  FuseMount::State::PlainStat(AT_FDCWD, r.cpath.c_str(), st);
   return 0;
 }
 
@@ -478,9 +548,9 @@ int FsChown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
 
 int TruncateNode(Node& n, off_t size) {
   std::unique_lock l(n.mu);
-  auto f = S()->FileOf(n);
-  if (!f.ok()) return -EIO;
-  Status s = f->Truncate(static_cast<uint64_t>(size));
+  auto nf = NodeFile::Of(n);
+  if (!nf.ok()) return -EIO;
+  Status s = nf->file().Truncate(static_cast<uint64_t>(size));
   if (!s.ok()) {
     S()->Log("volmgr files: " + n.display + ": truncate: " + s.message());
     return -ErrnoOf(s);
@@ -535,6 +605,7 @@ int FsCreate(const char* path, mode_t mode, fuse_file_info* fi) {
   // worst an orphan key (removed by verify --repair), never a keyless file.
   auto nk = s->store->CreateFileKey(KeyLocation::kTree);
   if (!nk.ok()) return -EIO;
+  ++s->key_changes;
   if (int e = s->WriteSidecar(r); e != 0) {
     s->DropKey(nk->file_id);
     return e;
@@ -599,10 +670,10 @@ int FsRead(const char* path, char* buf, size_t size, off_t off,
            fuse_file_info* fi) {
   Node& n = *H(fi)->node;
   std::shared_lock l(n.mu);
-  auto f = S()->FileOf(n);
-  if (!f.ok()) return -EIO;
-  auto got = f->Read(static_cast<uint64_t>(off),
-                     {reinterpret_cast<uint8_t*>(buf), size});
+  auto nf = NodeFile::Of(n);
+  if (!nf.ok()) return -EIO;
+  auto got = nf->file().Read(static_cast<uint64_t>(off),
+                             {reinterpret_cast<uint8_t*>(buf), size});
   if (!got.ok()) {
     S()->Log("volmgr files: " + n.display + ": read at " + std::to_string(off) +
              ": " + got.status().message());
@@ -616,15 +687,16 @@ int FsWrite(const char* path, const char* buf, size_t size, off_t off,
   Handle* h = H(fi);
   Node& n = *h->node;
   std::unique_lock l(n.mu);
-  auto f = S()->FileOf(n);
-  if (!f.ok()) return -EIO;
+  auto nf = NodeFile::Of(n);
+  if (!nf.ok()) return -EIO;
+  EncryptedFile& f = nf->file();
   if (h->append) {
-    auto sz = f->Size();
+    auto sz = f.Size();
     if (!sz.ok()) return -EIO;
     off = static_cast<off_t>(*sz);
   }
-  Status s = f->Write(static_cast<uint64_t>(off),
-                      {reinterpret_cast<const uint8_t*>(buf), size});
+  Status s = f.Write(static_cast<uint64_t>(off),
+                     {reinterpret_cast<const uint8_t*>(buf), size});
   if (!s.ok()) {
     S()->Log("volmgr files: " + n.display + ": write at " +
              std::to_string(off) + ": " + s.message());
@@ -648,8 +720,27 @@ int FsRelease(const char*, fuse_file_info* fi) {
 
 int FsFsync(const char*, int datasync, fuse_file_info* fi) {
   Node& n = *H(fi)->node;
+  // The content is only readable with its key: make the key durable first.
+  if (int e = S()->SyncKeys(); e != 0) return e;
   int rc = datasync ? ::fdatasync(n.fd) : ::fsync(n.fd);
   return rc == 0 ? 0 : -errno;
+}
+
+// fsync of a directory makes its entries durable, and with them the keys
+// of files created in it (and the deletion of keys of files removed).
+int FsFsyncdir(const char* path_arg, int datasync, fuse_file_info* fi) {
+  const char* path = path_arg;
+  if (path == nullptr && fi != nullptr && fi->fh != 0) {
+    path = RawHandle(fi)->dir_path.c_str();
+  }
+  RESOLVE_OR_ERRNO(r, path);
+  if (int e = S()->SyncKeys(); e != 0) return e;
+  int fd = ::open(r.cpath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? 0 : -err;
 }
 
 // nullpath_ok: readdir may get a null path, so opendir keeps the path.
@@ -666,7 +757,10 @@ int FsReleasedir(const char*, fuse_file_info* fi) {
 }
 
 int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler, off_t,
-              fuse_file_info* fi, fuse_readdir_flags) {
+              fuse_file_info* fi, fuse_readdir_flags flags) {
+  // READDIRPLUS: every entry goes back with its attributes, so `ls -l` and
+  // `rm -r` need no LOOKUP per entry afterwards.
+  const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
   const char* path =
       path_arg != nullptr ? path_arg : RawHandle(fi)->dir_path.c_str();
   RESOLVE_OR_ERRNO(r, path);
@@ -699,6 +793,12 @@ int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler, off_t,
       continue;
     }
     struct stat st {};
+    if (plus && ::fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      FuseMount::State::PlainStat(dirfd(d), e->d_name, &st);
+      filler(buf, plain->c_str(), &st, 0, FUSE_FILL_DIR_PLUS);
+      continue;
+    }
+    st = {};
     st.st_ino = e->d_ino;
     st.st_mode = DTTOIF(e->d_type);
     filler(buf, plain->c_str(), &st, 0, static_cast<fuse_fill_dir_flags>(0));
@@ -732,6 +832,7 @@ fuse_operations MakeOps() {
   ops.opendir = FsOpendir;
   ops.releasedir = FsReleasedir;
   ops.readdir = FsReaddir;
+  ops.fsyncdir = FsFsyncdir;
   ops.create = FsCreate;
   ops.utimens = FsUtimens;
   return ops;
@@ -758,6 +859,8 @@ StatusOr<std::unique_ptr<FuseMount>> FuseMount::Mount(
   State& s = *m->state_;
   s.data = store->data_dir();
   s.store = std::move(store);
+  VOLMGR_RETURN_IF_ERROR(
+      s.store->keys().SetDurability(KeyStoreDurability::kOnSync));
   s.options = std::move(options);
   // The store path in fsname lets `files umount` wait for this daemon.
   std::string fsname = "volmgr-files";
@@ -800,6 +903,9 @@ Status FuseMount::Serve() {
   int rc = fuse_loop_mt(state_->fuse, cfg);
   fuse_loop_cfg_destroy(cfg);
   fuse_remove_signal_handlers(se);
+  // A clean unmount leaves every key change on stable storage.
+  if (state_->SyncKeys() != 0)
+    return IoError("key store sync at unmount failed");
   if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
     return IoError("FUSE loop ended with error " + std::to_string(rc));
   }

@@ -10,6 +10,12 @@
 // Thread-safety: implementations are safe to call from many threads.
 // Transaction() runs `body` atomically: every call made by `body` on the same
 // store commits together or not at all; other threads wait.
+//
+// Durability: by default (KeyStoreDurability::kEveryCommit) a change is
+// durable when the call that made it returns. Under kOnSync a committed
+// change survives a crash of the process at once, but survives power loss
+// only after the next Sync(); a mount uses this and calls Sync() before it
+// lets an fsync of a file return (docs/FORMAT.md, "File key store").
 #ifndef VOLMGR_FILES_KEY_STORE_H_
 #define VOLMGR_FILES_KEY_STORE_H_
 
@@ -35,6 +41,8 @@ struct FileKeyRecord {
   uint32_t generation = 0;       // master-key generation that wrapped it
   std::vector<uint8_t> wrapped;  // crypto::WrappedKey bytes
 };
+
+enum class KeyStoreDurability : int { kEveryCommit = 0, kOnSync = 1 };
 
 class KeyStore {
  public:
@@ -64,6 +72,11 @@ class KeyStore {
   virtual StatusOr<uint64_t> CountFileKeys() = 0;
 
   virtual Status Transaction(const std::function<Status()>& body) = 0;
+
+  virtual Status SetDurability(KeyStoreDurability durability) = 0;
+  // Makes every committed change durable against power loss (a no-op
+  // under kEveryCommit).
+  virtual Status Sync() = 0;
 };
 
 }  // namespace volmgr::files

@@ -1,7 +1,9 @@
 // SqliteKeyStore: the KeyStore in one embedded SQLite database file, in WAL
-// mode with synchronous=FULL, so a committed key survives a crash or power
-// loss and a reader never sees half a transaction (docs/FORMAT.md, "File
-// key store").
+// mode, so a reader never sees half a transaction and a committed key
+// survives a crash of the process. synchronous=FULL (kEveryCommit, the
+// default) fsyncs the WAL at each commit; synchronous=NORMAL (kOnSync)
+// leaves that to Sync(), a checkpoint, which syncs the WAL first
+// (docs/FORMAT.md, "File key store").
 #ifndef VOLMGR_FILES_SQLITE_KEY_STORE_H_
 #define VOLMGR_FILES_SQLITE_KEY_STORE_H_
 

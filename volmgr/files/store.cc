@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include "volmgr/base/uuid.h"
 #include "volmgr/crypto/key_wrap.h"
+#include "volmgr/crypto/openssl_handles.h"
 #include "volmgr/files/sqlite_key_store.h"
 
 namespace volmgr::files {
@@ -205,8 +207,12 @@ crypto::WrapContext Store::NameKeyContext() const {
 StatusOr<NewFileKey> Store::CreateFileKey(KeyLocation location) {
   NewFileKey out;
   VOLMGR_ASSIGN_OR_RETURN(out.key, SecretBytes::Random(kFileKeySize));
-  VOLMGR_ASSIGN_OR_RETURN(SecretBytes rnd, SecretBytes::Random(kFileIdSize));
-  std::copy(rnd.Reveal().begin(), rnd.Reveal().end(), out.file_id.begin());
+  // The ID is public (it is in the file header): no locked secret mapping,
+  // whose mmap/munmap per create showed up in untar profiles.
+  if (RAND_bytes(out.file_id.data(), static_cast<int>(out.file_id.size())) !=
+      1) {
+    return crypto::OpenSslError("RAND_bytes for a file ID");
+  }
   VOLMGR_ASSIGN_OR_RETURN(
       crypto::WrappedKey w,
       crypto::WrapKey(master_, out.key, FileKeyContext(out.file_id)));

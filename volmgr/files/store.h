@@ -83,8 +83,9 @@ class Store {
   KeyStore& keys() { return *keys_; }
   const NameCipher& names() const { return *names_; }
 
-  // A fresh file ID and key; the wrapped key is committed (durably) before
-  // this returns, so ciphertext never exists without its key.
+  // A fresh file ID and key; the wrapped key is committed before this
+  // returns, so ciphertext never exists without its key (on stable storage
+  // at once under KeyStoreDurability::kEveryCommit, else at the next Sync).
   StatusOr<NewFileKey> CreateFileKey(KeyLocation location);
   // The key of a file. kNotFound if it was shredded; kCorruption if the
   // record does not belong to this file ID (moved between files) or store.
