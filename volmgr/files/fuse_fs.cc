@@ -93,6 +93,17 @@ struct Handle {
   std::shared_ptr<Node> node;
   bool append = false;
   std::string dir_path;
+
+  // An open directory's listing, read when the kernel asks from offset 0
+  // and handed out by offset: libfuse's high-level API passes READDIRPLUS
+  // attributes on only for entries filled with a non-zero offset.
+  struct Listed {
+    std::string name;
+    struct stat st;
+    bool plus;  // st is the full plaintext stat
+  };
+  std::mutex dir_mu;
+  std::vector<Listed> listing;
 };
 
 struct Resolved {
@@ -186,9 +197,8 @@ struct FuseMount::State {
       const size_t slash = plain.rfind('/');
       VOLMGR_ASSIGN_OR_RETURN(DirEntry parent,
                               ResolveDir(plain.substr(0, slash), gen));
-      VOLMGR_ASSIGN_OR_RETURN(
-          std::string enc,
-          store->names().Encrypt(parent.id, plain.substr(slash + 1)));
+      VOLMGR_ASSIGN_OR_RETURN(std::string enc,
+                              EncryptName(parent.id, plain.substr(slash + 1)));
       e.cpath = parent.cpath + "/" + NameCipher::EntryName(enc);
     }
     VOLMGR_ASSIGN_OR_RETURN(e.id, ReadDirId(e.cpath));
@@ -201,6 +211,57 @@ struct FuseMount::State {
   }
 
   StatusOr<DirId> DirIdOf(const std::string& cdir) { return ReadDirId(cdir); }
+
+  // Encrypted names, memoised: the high-level API hands every request its
+  // path, so one untarred file had its name encrypted 7 times (LOOKUP,
+  // CREATE, WRITE, 3 x SETATTR, GETATTR), and AES-SIV's set-up (two key
+  // schedules, a CMAC context) was the largest user-space cost of untar
+  // and rm. (directory ID, name) -> encoded name is a pure function, so
+  // entries never go stale; the cache is only bounded.
+  // Listing a directory decrypts its names; those go into both maps, so
+  // the unlink of each entry by `rm -r` finds its encrypted name cached.
+  std::mutex names_mu;
+  std::unordered_map<std::string, std::string> names_cache;  // -> encoded
+  std::unordered_map<std::string, std::string> plain_cache;  // -> plain
+
+  static std::string NameKey(const DirId& dir, std::string_view name) {
+    std::string key(reinterpret_cast<const char*>(dir.data()), dir.size());
+    key.append(name);
+    return key;
+  }
+
+  void RememberName(const DirId& dir, const std::string& plain,
+                    const std::string& encoded) {
+    std::lock_guard l(names_mu);
+    if (names_cache.size() > 65536) names_cache.clear();
+    if (plain_cache.size() > 65536) plain_cache.clear();
+    names_cache.emplace(NameKey(dir, plain), encoded);
+    plain_cache.emplace(NameKey(dir, encoded), plain);
+  }
+
+  StatusOr<std::string> DecryptName(const DirId& dir,
+                                    const std::string& encoded) {
+    {
+      std::lock_guard l(names_mu);
+      auto it = plain_cache.find(NameKey(dir, encoded));
+      if (it != plain_cache.end()) return it->second;
+    }
+    VOLMGR_ASSIGN_OR_RETURN(std::string plain,
+                            store->names().Decrypt(dir, encoded));
+    RememberName(dir, plain, encoded);
+    return plain;
+  }
+
+  StatusOr<std::string> EncryptName(const DirId& dir, std::string_view name) {
+    {
+      std::lock_guard l(names_mu);
+      auto it = names_cache.find(NameKey(dir, name));
+      if (it != names_cache.end()) return it->second;
+    }
+    VOLMGR_ASSIGN_OR_RETURN(std::string enc, store->names().Encrypt(dir, name));
+    RememberName(dir, std::string(name), enc);
+    return enc;
+  }
 
   void ForgetDirs() {
     std::lock_guard l(dir_mu);
@@ -233,8 +294,8 @@ struct FuseMount::State {
     const size_t slash = p.rfind('/');
     VOLMGR_ASSIGN_OR_RETURN(DirEntry parent,
                             ResolveDir(p.substr(0, slash), gen));
-    VOLMGR_ASSIGN_OR_RETURN(
-        r.encoded, store->names().Encrypt(parent.id, p.substr(slash + 1)));
+    VOLMGR_ASSIGN_OR_RETURN(r.encoded,
+                            EncryptName(parent.id, p.substr(slash + 1)));
     r.entry = NameCipher::EntryName(r.encoded);
     r.parent = parent.cpath;
     r.cpath = parent.cpath + "/" + r.entry;
@@ -756,20 +817,17 @@ int FsReleasedir(const char*, fuse_file_info* fi) {
   return 0;
 }
 
-int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler, off_t,
-              fuse_file_info* fi, fuse_readdir_flags flags) {
-  // READDIRPLUS: every entry goes back with its attributes, so `ls -l` and
-  // `rm -r` need no LOOKUP per entry afterwards.
-  const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
-  const char* path =
-      path_arg != nullptr ? path_arg : RawHandle(fi)->dir_path.c_str();
-  RESOLVE_OR_ERRNO(r, path);
+// Fills `out` with the plaintext listing of ciphertext directory `r`;
+// with `plus`, every entry carries its full plaintext stat.
+int ListDir(const char* path, const Resolved& r, bool plus,
+            std::vector<Handle::Listed>& out) {
   auto dirid = S()->DirIdOf(r.cpath);
   if (!dirid.ok()) return -ErrnoOf(dirid.status());
   DIR* d = ::opendir(r.cpath.c_str());
   if (d == nullptr) return -errno;
-  filler(buf, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
-  filler(buf, "..", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+  out.clear();
+  out.push_back({".", {}, false});
+  out.push_back({"..", {}, false});
   while (dirent* e = ::readdir(d)) {
     std::string_view name = e->d_name;
     if (name.starts_with(".")) {
@@ -786,24 +844,51 @@ int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler, off_t,
       if (n <= 0) continue;
       encoded.assign(b, static_cast<size_t>(n));
     }
-    auto plain = S()->store->names().Decrypt(*dirid, encoded);
+    auto plain = S()->DecryptName(*dirid, encoded);
     if (!plain.ok()) {
       S()->Log(std::string("volmgr files: ") + path + ": entry " +
                std::string(name) + " does not authenticate; hidden");
       continue;
     }
-    struct stat st {};
-    if (plus && ::fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      FuseMount::State::PlainStat(dirfd(d), e->d_name, &st);
-      filler(buf, plain->c_str(), &st, 0, FUSE_FILL_DIR_PLUS);
-      continue;
+    Handle::Listed l{std::move(plain).value(), {}, false};
+    if (plus &&
+        ::fstatat(dirfd(d), e->d_name, &l.st, AT_SYMLINK_NOFOLLOW) == 0) {
+      FuseMount::State::PlainStat(dirfd(d), e->d_name, &l.st);
+      l.plus = true;
+    } else {
+      l.st = {};
+      l.st.st_ino = e->d_ino;
+      l.st.st_mode = DTTOIF(e->d_type);
     }
-    st = {};
-    st.st_ino = e->d_ino;
-    st.st_mode = DTTOIF(e->d_type);
-    filler(buf, plain->c_str(), &st, 0, static_cast<fuse_fill_dir_flags>(0));
+    out.push_back(std::move(l));
   }
   ::closedir(d);
+  return 0;
+}
+
+int FsReaddir(const char* path_arg, void* buf, fuse_fill_dir_t filler,
+              off_t off, fuse_file_info* fi, fuse_readdir_flags flags) {
+  if (fi == nullptr || fi->fh == 0 || off < 0) return -EBADF;
+  Handle* h = RawHandle(fi);
+  const char* path = path_arg != nullptr ? path_arg : h->dir_path.c_str();
+  std::lock_guard l(h->dir_mu);
+  if (off == 0) {
+    // READDIRPLUS: every entry goes back with its attributes, so `ls -l`
+    // and `rm -r` need no LOOKUP per entry afterwards.
+    RESOLVE_OR_ERRNO(r, path);
+    const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
+    if (int e = ListDir(path, r, plus, h->listing); e != 0) return e;
+  }
+  for (size_t i = static_cast<size_t>(off); i < h->listing.size(); ++i) {
+    const Handle::Listed& e = h->listing[i];
+    const auto fill = e.plus && (flags & FUSE_READDIR_PLUS)
+                          ? FUSE_FILL_DIR_PLUS
+                          : static_cast<fuse_fill_dir_flags>(0);
+    if (filler(buf, e.name.c_str(), &e.st, static_cast<off_t>(i + 1), fill) !=
+        0) {
+      break;  // the kernel's buffer is full; it asks again from i + 1
+    }
+  }
   return 0;
 }
 
