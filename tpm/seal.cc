@@ -149,8 +149,9 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
   // ENCRYPT protects the response's outData, the secret. TPM2_Unseal has no
   // command parameter to encrypt, so DECRYPT has nothing to do; ESYS clears
   // it on the wire for such commands (the swtpm log shows the Unseal
-  // session attributes as 0x41, continueSession|encrypt), and we keep it set
-  // so the session's attributes read the same as in TPM2_Create.
+  // session attributes as 0x40, encrypt; continueSession is cleared for the
+  // Unseal below), and we keep it set so the session's attributes read the
+  // same as in TPM2_Create.
   TPMA_SESSION attrs = TPMA_SESSION_CONTINUESESSION;
   if (encrypt) attrs |= TPMA_SESSION_ENCRYPT | TPMA_SESSION_DECRYPT;
   VOLMGR_ASSIGN_OR_RETURN(EsysTr session,
@@ -191,10 +192,19 @@ StatusOr<SecretBytes> UnsealImpl(Tpm& tpm, const SealedBlob& blob,
     if (rc != TSS2_RC_SUCCESS) return TssError(rc, "setting PIN auth");
   }
 
+  // The Unseal is the session's last use: with continueSession clear the
+  // TPM ends it as the command completes, so no TPM2_FlushContext follows
+  // (and, under the kernel's resource manager, none of the context save /
+  // load / flush traffic that keeping it alive costs).
+  rc = Esys_TRSess_SetAttributes(tpm.esys(), session.get(), 0,
+                                 TPMA_SESSION_CONTINUESESSION);
+  if (rc != TSS2_RC_SUCCESS) return TssError(rc, "setting session attributes");
   TPM2B_SENSITIVE_DATA* raw_out = nullptr;
   rc = Esys_Unseal(tpm.esys(), sealed.get(), session.get(), ESYS_TR_NONE,
                    ESYS_TR_NONE, &raw_out);
   EsysSecretPtr<TPM2B_SENSITIVE_DATA> out(raw_out);
+  // On failure the TPM keeps the session; the owner flushes it as usual.
+  if (rc == TSS2_RC_SUCCESS) session.Forget();
   if (blob.has_pin) {
     // ESYS keeps a copy of the authValue in the object's metadata; replace
     // it with zeros (Esys_TR_SetAuth copies the whole TPM2B) before the

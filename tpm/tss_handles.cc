@@ -187,4 +187,11 @@ void EsysTr::Reset() {
   tr_ = ESYS_TR_NONE;
 }
 
+void EsysTr::Forget() {
+  // ESYS may have dropped the object itself when the response said the
+  // session ended; Esys_TR_Close then answers BAD_TR, which is harmless.
+  if (ctx_ != nullptr && tr_ != ESYS_TR_NONE) Esys_TR_Close(ctx_, &tr_);
+  tr_ = ESYS_TR_NONE;
+}
+
 }  // namespace volmgr::tpm

@@ -115,6 +115,13 @@ class EsysTr {
   // destructor.
   void Reset();
 
+  // For a session the TPM has already ended: one used for a command that
+  // succeeded with continueSession clear (Part 1 §19.6.5: the TPM flushes
+  // it when the command completes). Drops ESYS's metadata without sending
+  // TPM2_FlushContext, which would only fail, and under the kernel's
+  // resource manager cost context loads besides.
+  void Forget();
+
  private:
   ESYS_CONTEXT* ctx_ = nullptr;
   ESYS_TR tr_ = ESYS_TR_NONE;
