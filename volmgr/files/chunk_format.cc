@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <utility>
 
 namespace volmgr::files {
 namespace {
@@ -160,16 +161,36 @@ StatusOr<ChunkCipher> ChunkCipher::Create(const SecretBytes& key,
   return c;
 }
 
+ChunkCipher& ChunkCipher::operator=(ChunkCipher&& o) noexcept {
+  if (this == &o) return *this;
+  header_ = o.header_;
+  header_bytes_ = o.header_bytes_;
+  enc_ = std::move(o.enc_);
+  dec_ = std::move(o.dec_);
+  nonces_ = o.nonces_;
+  nonces_left_ = std::exchange(o.nonces_left_, 0);
+  OPENSSL_cleanse(o.nonces_.data(), o.nonces_.size());
+  return *this;
+}
+
 Status ChunkCipher::Seal(uint64_t index, bool last,
                          std::span<const uint8_t> plaintext,
                          std::span<uint8_t> out) {
   if (out.size() != plaintext.size() + kChunkOverhead) {
     return InvalidArgumentError("chunk output buffer has the wrong size");
   }
-  // Public and unique is what a GCM nonce needs (SP 800-38D 8.2.2).
-  if (RAND_bytes(out.data(), kChunkNonceSize) != 1) {
-    return crypto::OpenSslError("RAND_bytes for chunk nonce");
+  // Public and unique is what a GCM nonce needs (SP 800-38D 8.2.2); 96
+  // random bits per chunk, as before, only fetched in batches.
+  if (nonces_left_ == 0) {
+    if (RAND_bytes(nonces_.data(), static_cast<int>(nonces_.size())) != 1) {
+      return crypto::OpenSslError("RAND_bytes for chunk nonces");
+    }
+    nonces_left_ = kNoncePool;
   }
+  --nonces_left_;
+  uint8_t* nonce = nonces_.data() + nonces_left_ * kChunkNonceSize;
+  std::memcpy(out.data(), nonce, kChunkNonceSize);
+  OPENSSL_cleanse(nonce, kChunkNonceSize);
   return SealImpl(index, last, out.first(kChunkNonceSize), plaintext, out);
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -193,6 +194,26 @@ TEST(ChunkCipherTest, SealUsesFreshNonces) {
   ASSERT_TRUE(c.Seal(0, true, pt, a).ok());
   ASSERT_TRUE(c.Seal(0, true, pt, b).ok());
   EXPECT_NE(a, b);
+}
+
+// Nonces come from a pool refilled 32 at a time: across several refills
+// and across a move of the cipher, no nonce repeats and every chunk opens.
+TEST(ChunkCipherTest, PooledNoncesNeverRepeatAcrossRefillsAndMoves) {
+  FileHeader h;
+  auto c = std::move(ChunkCipher::Create(testing::Filled(32, 1), h)).value();
+  std::set<std::vector<uint8_t>> seen;
+  std::vector<uint8_t> pt(64, 7), out(64 + kChunkOverhead), back(64);
+  for (int i = 0; i < 200; ++i) {
+    if (i == 45) {
+      ChunkCipher moved = std::move(c);
+      c = std::move(moved);
+    }
+    ASSERT_TRUE(c.Seal(i, false, pt, out).ok()) << i;
+    EXPECT_TRUE(seen.emplace(out.begin(), out.begin() + kChunkNonceSize).second)
+        << "nonce repeated at chunk " << i;
+    ASSERT_TRUE(c.Open(i, false, out, back).ok()) << i;
+    EXPECT_EQ(back, pt);
+  }
 }
 
 TEST(ChunkCipherTest, CreateRejectsShortKey) {

@@ -162,6 +162,49 @@ TEST(SqliteKeyStoreTest, TransactionRollsBackOnError) {
             StatusCode::kAlreadyExists);
 }
 
+// The mount's mode: commits are visible to another connection (and so
+// survive the death of this process) at once; Sync() checkpoints them.
+// Prepared statements are reused across calls without leaking bindings.
+TEST(SqliteKeyStoreTest, OnSyncDurabilityCommitsAtOnceAndSyncCheckpoints) {
+  TempDir d;
+  const std::string p = d.path() + "/k.db";
+  auto ks = std::move(OpenSqliteKeyStore(p, true)).value();
+  ASSERT_TRUE(ks->Sync().ok());  // a no-op under kEveryCommit
+  ASSERT_TRUE(ks->SetDurability(KeyStoreDurability::kOnSync).ok());
+  std::vector<FileKeyRecord> recs(50);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    recs[i].file_id.fill(static_cast<uint8_t>(i));
+    recs[i].generation = static_cast<uint32_t>(i);
+    recs[i].wrapped.assign(i + 1, static_cast<uint8_t>(i));
+    ASSERT_TRUE(ks->InsertFileKey(recs[i]).ok()) << i;
+  }
+  for (size_t i = 0; i < recs.size(); i += 2) {
+    ASSERT_TRUE(ks->DeleteFileKey(recs[i].file_id).ok()) << i;
+  }
+  EXPECT_EQ(ks->DeleteFileKey(recs[0].file_id).code(), StatusCode::kNotFound);
+  {
+    auto other = std::move(OpenSqliteKeyStore(p, false)).value();
+    EXPECT_EQ(*other->CountFileKeys(), recs.size() / 2);
+    auto got = other->GetFileKey(recs[3].file_id);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->wrapped, recs[3].wrapped);
+    EXPECT_EQ(got->generation, 3u);
+  }
+  for (size_t i = 1; i < recs.size(); i += 2) {
+    auto got = ks->GetFileKey(recs[i].file_id);
+    ASSERT_TRUE(got.ok()) << i;
+    EXPECT_EQ(got->wrapped, recs[i].wrapped) << i;
+  }
+  ASSERT_TRUE(ks->Sync().ok());
+  ASSERT_TRUE(ks->PutSetting("a", "1").ok());
+  ASSERT_TRUE(ks->PutSetting("a", "2").ok());
+  EXPECT_EQ(**ks->GetSetting("a"), "2");
+  EXPECT_FALSE(ks->GetSetting("b")->has_value());
+  ks.reset();
+  auto again = std::move(OpenSqliteKeyStore(p, false)).value();
+  EXPECT_EQ(*again->CountFileKeys(), recs.size() / 2);
+}
+
 TEST(SqliteKeyStoreTest, RejectsAForeignDatabase) {
   TempDir d;
   const std::string p = d.path() + "/x.db";
