@@ -174,5 +174,91 @@ expect_vm 0 files verify "$S" --key-file "$WORK/pass" --repair
 expect_vm 0 files verify "$S" --key-file "$WORK/pass"
 files_mount "$S" "$M"
 [[ $(cat "$M/bystander") == fine ]] || fail "bystander after crash"
+
+step "11: listings carry plaintext attributes (READDIRPLUS), cold cache"
+mkdir -p "$M/ls" && head -c 40000 /dev/urandom >"$M/ls/f40000"
+printf 'abc' >"$M/ls/f3" && ln -s "a/rather/long/target" "$M/ls/sym"
+sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+ls -l "$M/ls" >"$WORK/ls.out"
+grep -Eq ' 40000 .* f40000$' "$WORK/ls.out" || fail "ls -l size of f40000"
+grep -Eq ' 3 .* f3$' "$WORK/ls.out" || fail "ls -l size of f3"
+grep -Eq ' 20 .* sym -> a/rather/long/target$' "$WORK/ls.out" ||
+  fail "ls -l of the symlink"
+
+step "12: concurrent readers and writers (multi-threaded loop)"
+python3 - "$M" <<'PY' || fail "concurrent access"
+import hashlib, os, sys, threading
+m = sys.argv[1]
+errors = []
+def writer(i):
+    try:
+        data = bytes([i]) * 300000 + os.urandom(777)
+        with open(f"{m}/w{i}", "wb") as f:
+            for off in range(0, len(data), 65536):
+                f.write(data[off:off + 65536])
+        with open(f"{m}/w{i}", "rb") as f:
+            assert f.read() == data, f"w{i} content"
+    except Exception as e:
+        errors.append(repr(e))
+def appender(i):
+    try:
+        fd = os.open(f"{m}/shared.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        for n in range(200):
+            os.write(fd, (f"{i}:{n:04d}\n").encode())
+        os.close(fd)
+    except Exception as e:
+        errors.append(repr(e))
+base = os.urandom(1 << 20)
+with open(f"{m}/big", "wb") as f: f.write(base)
+want = hashlib.sha256(base).hexdigest()
+def reader():
+    try:
+        for _ in range(5):
+            with open(f"{m}/big", "rb") as f:
+                assert hashlib.sha256(f.read()).hexdigest() == want, "big"
+            fd = os.open(f"{m}/big", os.O_RDONLY)
+            for off in range(0, len(base), 100003):
+                assert os.pread(fd, 5000, off) == base[off:off + 5000]
+            os.close(fd)
+    except Exception as e:
+        errors.append(repr(e))
+ts = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+ts += [threading.Thread(target=appender, args=(i,)) for i in range(3)]
+ts += [threading.Thread(target=reader) for _ in range(3)]
+for t in ts: t.start()
+for t in ts: t.join()
+assert not errors, errors
+lines = open(f"{m}/shared.log").read().splitlines()
+assert len(lines) == 600 and len(set(lines)) == 600, ("appends", len(lines))
+for i in range(3):
+    mine = [l for l in lines if l.startswith(f"{i}:")]
+    assert mine == [f"{i}:{n:04d}" for n in range(200)], f"order of {i}"
+PY
+
+step "13: kill -9 after fsync: fsync'd files intact, their keys durable"
+python3 - "$M" <<'PY' || fail "fsync before the crash"
+import os, sys
+m = sys.argv[1]
+for i in range(20):
+    fd = os.open(f"{m}/synced{i}", os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, bytes([i]) * (5000 + 1000 * i))
+    os.fsync(fd)
+    os.close(fd)
+PY
+pid=$(daemon_pid "$S")
+[[ -n $pid ]] || fail "daemon pid not found"
+kill -9 "$pid"
+umount -l "$M" 2>/dev/null || fusermount3 -uz "$M" 2>/dev/null || true
+vm files verify "$S" --key-file "$WORK/pass" --json
+[[ $LAST_RC == 0 || $LAST_RC == 9 ]] || fail "verify failed to run"
+[[ $(jq '.damaged | length' "$WORK/.stdout") == 0 ]] ||
+  fail "kill -9 after fsync damaged files"
+[[ $(jq '.keyless | length' "$WORK/.stdout") == 0 ]] ||
+  fail "a file lost its key"
+files_mount "$S" "$M"
+for i in $(seq 0 19); do
+  want=$(python3 -c "import sys; sys.stdout.buffer.write(bytes([$i]) * (5000 + 1000 * $i))" | sha256sum)
+  [[ $(sha256sum <"$M/synced$i") == "$want" ]] || fail "synced$i after crash"
+done
 files_umount "$M"
 finish
