@@ -1,6 +1,10 @@
 #include "tpm/srk.h"
 
+#include <tss2/tss2_mu.h>
+
 #include <string>
+
+#include "tpm/internal/sha256.h"
 
 namespace volmgr::tpm {
 namespace {
@@ -42,6 +46,31 @@ StatusOr<std::vector<uint8_t>> NameOf(Tpm& tpm, ESYS_TR tr) {
   EsysPtr<TPM2B_NAME> name(raw);
   if (rc != TSS2_RC_SUCCESS) return TssError(rc, "reading SRK name");
   return std::vector<uint8_t>(name->name, name->name + name->size);
+}
+
+// The Name of an object with a SHA-256 nameAlg (Part 1 §16): the nameAlg,
+// big-endian, then SHA-256 of the marshalled TPMT_PUBLIC. Computed here
+// rather than with Esys_TR_GetName, which in tpm2-tss 3.x sets up a fresh
+// OpenSSL library context for the one hash (millions of instructions per
+// unlock, docs/PERFORMANCE.md); Esys_CreatePrimary has already checked that
+// the TPM's Name for the object matches this public area.
+StatusOr<std::vector<uint8_t>> Sha256NameOf(const TPM2B_PUBLIC& pub) {
+  if (pub.publicArea.nameAlg != TPM2_ALG_SHA256) {
+    return InternalError("SRK nameAlg is not SHA-256");
+  }
+  uint8_t buf[sizeof(TPMT_PUBLIC)];
+  size_t off = 0;
+  TSS2_RC rc =
+      Tss2_MU_TPMT_PUBLIC_Marshal(&pub.publicArea, buf, sizeof buf, &off);
+  if (rc != TSS2_RC_SUCCESS) return TssError(rc, "marshalling SRK public");
+  std::vector<uint8_t> name(2 + 32);
+  name[0] = static_cast<uint8_t>(TPM2_ALG_SHA256 >> 8);
+  name[1] = static_cast<uint8_t>(TPM2_ALG_SHA256 & 0xff);
+  if (!internal::Sha256Into({std::span<const uint8_t>(buf, off)},
+                            std::span<uint8_t>(name).subspan(2))) {
+    return InternalError("SHA-256 of the SRK public area failed");
+  }
+  return name;
 }
 
 // TPM_RC_P-flagged format-one errors from CreatePrimary (CURVE, KEY_SIZE,
@@ -106,10 +135,12 @@ StatusOr<Srk> Srk::CreatePrimary(Tpm& tpm, SrkAlgorithm algorithm) {
   TPM2B_DATA outside{};
   TPML_PCR_SELECTION creation_pcr{};
   ESYS_TR raw = ESYS_TR_NONE;
+  TPM2B_PUBLIC* raw_out = nullptr;
   TSS2_RC rc = Esys_CreatePrimary(
       tpm.esys(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
       ESYS_TR_NONE, &sensitive, &in_public, &outside, &creation_pcr, &raw,
-      nullptr, nullptr, nullptr, nullptr);
+      &raw_out, nullptr, nullptr, nullptr);
+  EsysPtr<TPM2B_PUBLIC> out_public(raw_out);
   if (rc != TSS2_RC_SUCCESS) {
     return TssError(rc,
                     algorithm == SrkAlgorithm::kEccP256
@@ -121,7 +152,7 @@ StatusOr<Srk> Srk::CreatePrimary(Tpm& tpm, SrkAlgorithm algorithm) {
   SrkInfo info;
   info.persistent = false;
   info.algorithm = algorithm;
-  VOLMGR_ASSIGN_OR_RETURN(info.name, NameOf(tpm, tr.get()));
+  VOLMGR_ASSIGN_OR_RETURN(info.name, Sha256NameOf(*out_public));
   return Srk(std::move(tr), std::move(info));
 }
 

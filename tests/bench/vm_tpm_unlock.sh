@@ -5,9 +5,12 @@
 #                                                (systemd-cryptenroll's systemd-tpm2
 #                                                 token through libcryptsetup's plugin)
 # Both seal to PCR 7 alone, both keyslots use minimal PBKDF2 (1000 iterations),
-# so the difference is the TPM path. Each phase is framed by a PCR 16 extend
-# whose digest the host finds in the swtpm log (tpm_unlock_report.sh) to count
-# the TPM commands of each path.
+# so the difference is the TPM path. Steps 4-5 run each path N times in a
+# block framed by PCR 16 extends whose digests the host finds in the swtpm
+# log (tpm_unlock_report.sh), to count the TPM commands of each path. Step 6
+# times them again interleaved (volmgr, systemd, volmgr, ...), so that a
+# neighbour's load on the shared host falls on both alike; the ratio is
+# taken from step 6.
 . /vmbed/lib.sh
 set -eu
 
@@ -61,12 +64,34 @@ time_runs volmgr volmgr open /dev/vda x --test --tcti device:/dev/tpmrm0
 step 5 "cryptsetup open --test-passphrase --token-only (systemd-tpm2 token), $N rounds"
 time_runs systemd cryptsetup open --test-passphrase --token-only /dev/vdb
 
-step 6 "process start-up floor (not part of the ratio): --version, $N rounds"
+step 6 "interleaved: volmgr, systemd, volmgr, ... $N rounds each"
+: >/tmp/il_volmgr.ms
+: >/tmp/il_systemd.ms
+: >/tmp/il_ratio
+i=0
+while [ $i -lt "$N" ]; do
+  t0=$(now)
+  volmgr open /dev/vda x --test --tcti device:/dev/tpmrm0 >/dev/null 2>&1 || fail "volmgr round $i"
+  t1=$(now)
+  cryptsetup open --test-passphrase --token-only /dev/vdb >/dev/null 2>&1 || fail "systemd round $i"
+  t2=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }' >>/tmp/il_volmgr.ms
+  awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }' >>/tmp/il_systemd.ms
+  awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.4f\n", (b - a) / (c - b) }' >>/tmp/il_ratio
+  i=$((i + 1))
+done
+data interleaved_volmgr_runs_ms "$(tr '\n' ' ' </tmp/il_volmgr.ms)"
+data interleaved_systemd_runs_ms "$(tr '\n' ' ' </tmp/il_systemd.ms)"
+data interleaved_volmgr_median_ms "$(median </tmp/il_volmgr.ms)"
+data interleaved_systemd_median_ms "$(median </tmp/il_systemd.ms)"
+data interleaved_round_ratio_median "$(median </tmp/il_ratio)"
+
+step 7 "process start-up floor (not part of the ratio): --version, $N rounds"
 time_runs volmgr_startup volmgr --version
 time_runs cryptsetup_startup cryptsetup --version
 
-v=$(median </tmp/volmgr.ms)
-s=$(median </tmp/systemd.ms)
+v=$(median </tmp/il_volmgr.ms)
+s=$(median </tmp/il_systemd.ms)
 data ratio_volmgr_to_systemd "$(awk -v v="$v" -v s="$s" 'BEGIN { printf "%.3f", v / s }')"
-echo "volmgr median ${v} ms, systemd median ${s} ms"
+echo "interleaved: volmgr median ${v} ms, systemd median ${s} ms"
 echo "bench tpm unlock done"

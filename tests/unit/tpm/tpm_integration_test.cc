@@ -136,6 +136,21 @@ TEST_F(TpmSealTest, SrkIsTransientEccPrimary) {
   EXPECT_NE(rsa->info().name, srk->info().name);
 }
 
+// Srk computes a transient SRK's Name itself (tpm/srk.cc); it must be the
+// Name ESYS and the TPM agree on, for both key types.
+TEST_F(TpmSealTest, SrkNameEqualsEsysName) {
+  for (SrkAlgorithm alg : {SrkAlgorithm::kEccP256, SrkAlgorithm::kRsa2048}) {
+    auto srk = Srk::CreatePrimary(*tpm_, alg);
+    ASSERT_TRUE(srk.ok()) << srk.status().ToString();
+    TPM2B_NAME* raw = nullptr;
+    ASSERT_EQ(Esys_TR_GetName(tpm_->esys(), srk->handle(), &raw),
+              TSS2_RC_SUCCESS);
+    std::vector<uint8_t> esys(raw->name, raw->name + raw->size);
+    Esys_Free(raw);
+    EXPECT_EQ(srk->info().name, esys);
+  }
+}
+
 TEST_F(TpmSealTest, SealUnsealRoundTrip) {
   auto secret = SecretBytes::Random(32);
   ASSERT_TRUE(secret.ok());
