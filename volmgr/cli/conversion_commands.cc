@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -65,14 +67,26 @@ std::string EtaText(double s) {
 }
 
 // Progress on a terminal only (or with --progress, one line per change of
-// whole percent, for logs); nothing otherwise.
+// whole percent, for logs); nothing otherwise. With --progress-json, JSON
+// lines on stdout instead, with the fields and timing of cryptsetup's
+// --progress-json (src/utils_progress.c), so that a script can read both
+// tools' rates the same way: the clock starts at libcryptsetup's first
+// progress callback, a line at most every 0.5 s and always a final one,
+// "speed" = bytes converted since the first callback / seconds since it.
 struct ProgressPrinter {
   bool enabled = false;
   bool tty = false;
+  bool json = false;
+  std::string device;
   int last_pct = -1;
   bool printed = false;
+  std::optional<std::chrono::steady_clock::time_point> json_start;
+  std::chrono::steady_clock::time_point json_last;
+  uint64_t json_start_bytes = 0;
   bool operator()(const ConversionProgress& p) {
-    if (enabled) {
+    if (json) {
+      PrintJson(p);
+    } else if (enabled) {
       const int pct = static_cast<int>(p.percent());
       if (tty || pct != last_pct) {
         last_pct = pct;
@@ -93,22 +107,56 @@ struct ProgressPrinter {
     }
     return g_pause_requested == 0;
   }
+  void PrintJson(const ConversionProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!json_start) {
+      json_start = now;
+      json_last = now;
+      json_start_bytes = p.done_bytes;
+      return;
+    }
+    const bool final = p.done_bytes == p.size_bytes;
+    if (!final && now - json_last < std::chrono::milliseconds(500)) return;
+    json_last = now;
+    const double secs =
+        std::chrono::duration<double>(now - *json_start).count();
+    if (secs <= 0) return;
+    const double speed = (p.done_bytes - json_start_bytes) / secs;
+    const double eta_ms =
+        final || speed <= 0 ? 0 : (p.size_bytes / speed - secs) * 1e3;
+    // Strings, as cryptsetup writes them.
+    nlohmann::ordered_json line = {
+        {"device", device},
+        {"device_bytes", std::to_string(p.done_bytes)},
+        {"device_size", std::to_string(p.size_bytes)},
+        {"speed", std::to_string(static_cast<uint64_t>(speed))},
+        {"eta_ms",
+         std::to_string(static_cast<uint64_t>(std::max(0.0, eta_ms)))},
+        {"time_ms", std::to_string(static_cast<uint64_t>(secs * 1e3))}};
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+  }
   void Finish() {
-    if (enabled && tty && printed) std::fputc('\n', stderr);
+    if (!json && enabled && tty && printed) std::fputc('\n', stderr);
   }
 };
 
 struct ProgressFlags {
-  bool force = false, quiet = false;
+  bool force = false, quiet = false, json = false;
   void AddTo(CLI::App* cmd) {
     cmd->add_flag("--progress", force,
                   "print progress lines even when stderr is not a terminal");
+    cmd->add_flag("--progress-json", json,
+                  "print progress as JSON lines on stdout (the fields of "
+                  "cryptsetup's --progress-json)");
     cmd->add_flag("--quiet", quiet, "no progress output");
   }
-  ProgressPrinter Make() const {
+  ProgressPrinter Make(const std::string& device) const {
     ProgressPrinter p;
     p.tty = isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
     p.enabled = !quiet && (force || p.tty);
+    p.json = json;
+    p.device = device;
     return p;
   }
 };
@@ -302,7 +350,7 @@ void RegisterConversionCommands(CLI::App& app, CommandEnv env) {
                                   "file");
       }
       PauseOnSignal pause;
-      ProgressPrinter printer = a.progress.Make();
+      ProgressPrinter printer = a.progress.Make(a.spec.device);
       ConversionOptions o;
       o.progress = [&](const ConversionProgress& p) { return printer(p); };
       const bool init_only = a.init_only || a.background;
@@ -398,7 +446,7 @@ void RegisterConversionCommands(CLI::App& app, CommandEnv env) {
       VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(a.device));
       VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u, Unlock(vol, a.unlock));
       PauseOnSignal pause;
-      ProgressPrinter printer = a.progress.Make();
+      ProgressPrinter printer = a.progress.Make(a.device);
       a.o.progress = [&](const ConversionProgress& p) { return printer(p); };
       const std::string header =
           a.o.header_file.empty() ? volume::DefaultDecryptHeaderPath(a.device)
@@ -509,13 +557,15 @@ Examples:
         });
       }
       PauseOnSignal pause;
-      ProgressPrinter printer = a.progress.Make();
+      ProgressPrinter printer = a.progress.Make(a.device);
       o.progress = [&](const ConversionProgress& p) { return printer(p); };
       VOLMGR_ASSIGN_OR_RETURN(bool done,
                               volume::ResumeConversion(a.device, u.vmk, o));
       printer.Finish();
-      std::printf("%s of %s %s.\n", DirectionWord(st.direction).c_str(),
-                  a.device.c_str(), done ? "finished" : "paused");
+      if (!printer.json) {  // --progress-json: stdout is JSON lines only
+        std::printf("%s of %s %s.\n", DirectionWord(st.direction).c_str(),
+                    a.device.c_str(), done ? "finished" : "paused");
+      }
       return Status::Ok();
     }();
   });

@@ -84,7 +84,29 @@ class CryptHandle {
     VOLMGR_ASSIGN_OR_RETURN(CryptHandle h, Init(header, data));
     int rc = crypt_load(h.get(), CRYPT_LUKS2, nullptr);
     if (rc < 0) return h.Error(rc, "reading the LUKS2 header of " + header);
+    VOLMGR_RETURN_IF_ERROR(h.UseMinimalDigestKdf());
     return h;
+  }
+  // The digests libcryptsetup makes during a conversion (the digest of the
+  // reencryption metadata when a datashift-checksum decryption turns to
+  // checksums on resume, the one made when a decryption is initialised) are
+  // PBKDF2 of random key material, stretched by default to a benchmarked
+  // iteration count: the benchmark alone is ~0.7 s of CPU per resume on the
+  // build host, ~5.5 s under qemu TCG (lib/luks2/luks2_digest_pbkdf2.c). With
+  // CRYPT_PBKDF_NO_BENCHMARK it takes 1000 iterations, libcryptsetup's floor,
+  // as `cryptsetup --pbkdf-force-iterations 1000` does: stretching random
+  // keys of 512 bits and more adds nothing (the reasoning of the VMK
+  // keyslots' KeyslotKdf::kMinimal). No keyslot is created through these
+  // handles.
+  Status UseMinimalDigestKdf() const {
+    crypt_pbkdf_type pbkdf{};
+    pbkdf.type = CRYPT_KDF_PBKDF2;
+    pbkdf.hash = "sha256";
+    pbkdf.iterations = 1000;
+    pbkdf.flags = CRYPT_PBKDF_NO_BENCHMARK;
+    int rc = crypt_set_pbkdf_type(get(), &pbkdf);
+    if (rc < 0) return Error(rc, "setting the digest PBKDF");
+    return Status::Ok();
   }
   crypt_device* get() const { return cd_.get(); }
   Status Error(int rc, std::string_view what) const {

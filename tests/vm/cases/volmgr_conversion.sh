@@ -165,7 +165,19 @@ volmgr conversion status /dev/vdb --header /tmp/vdb.hdr --json > /tmp/p.json || 
 cat /tmp/p.json
 if grep -q '"in_progress": true' /tmp/p.json; then
   grep -q '"state": "paused"' /tmp/p.json || fail "not paused: $(cat /tmp/p.json)"
-  volmgr conversion resume /dev/vdb --header /tmp/vdb.hdr --key-file $K/pass --quiet || fail "resume"
+  volmgr conversion resume /dev/vdb --header /tmp/vdb.hdr --key-file $K/pass --progress-json \
+    > /tmp/resume.json || fail "resume"
+  # cryptsetup's --progress-json lines (none if a single hotzone was left); the last one
+  # is the final one: every byte converted
+  if [ -s /tmp/resume.json ]; then
+    grep -qv '^{"device":"/dev/vdb","device_bytes":"[0-9]*","device_size":"[0-9]*","speed":"[0-9]*","eta_ms":"[0-9]*","time_ms":"[0-9]*"}$' \
+      /tmp/resume.json && fail "not only --progress-json lines: $(cat /tmp/resume.json)"
+    last=$(tail -n 1 /tmp/resume.json)
+    b=$(echo "$last" | sed 's/.*"device_bytes":"\([0-9]*\)".*/\1/')
+    z=$(echo "$last" | sed 's/.*"device_size":"\([0-9]*\)".*/\1/')
+    [ "$b" = "$z" ] || fail "the last --progress-json line is not the final one: $last"
+    data resume_json_lines "$(wc -l < /tmp/resume.json)"
+  fi
 fi
 check_files /dev/vdb "decrypted after pause/resume"
 echo "volmgr conversion VM test passed"
