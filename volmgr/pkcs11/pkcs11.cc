@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "volmgr/pkcs11/p11kit_api.h"
+
 namespace volmgr::pkcs11 {
 namespace {
 
@@ -15,16 +17,21 @@ std::string Trimmed(const unsigned char* field, size_t n) {
   return s;
 }
 
+// The loaded table. REQUIRES: LoadP11Kit() has succeeded before (every Uri
+// and Module holding p11-kit objects was made after it did).
+const P11KitApi& Api() { return **LoadP11Kit(); }
+
 // p11-kit's last message, if any, for a load failure.
 std::string P11KitMessage() {
-  const char* m = p11_kit_message();
+  const char* m = Api().message();
   return m != nullptr ? std::string(m) : std::string();
 }
 
 }  // namespace
 
 Status Pkcs11Error(CK_RV rv, std::string_view what) {
-  const char* name = p11_kit_strerror(rv);
+  StatusOr<const P11KitApi*> api = LoadP11Kit();
+  const char* name = api.ok() ? (*api)->strerror(rv) : nullptr;
   std::string msg = std::string(what) + ": " +
                     (name != nullptr ? name : "PKCS#11 error") + " (CK_RV 0x" +
                     [&] {
@@ -72,19 +79,21 @@ Status Pkcs11Error(CK_RV rv, std::string_view what) {
 
 // ---- Uri ---------------------------------------------------------------
 
+void Uri::Free::operator()(P11KitUri* u) const { Api().uri_free(u); }
+
 StatusOr<Uri> Uri::Parse(std::string_view text) {
+  VOLMGR_RETURN_IF_ERROR(LoadP11Kit().status());
   Uri u;
   u.text_ = std::string(text);
-  u.uri_.reset(p11_kit_uri_new());
+  u.uri_.reset(Api().uri_new());
   if (!u.uri_) return InternalError("p11_kit_uri_new failed");
-  int rc =
-      p11_kit_uri_parse(u.text_.c_str(), P11_KIT_URI_FOR_ANY, u.uri_.get());
+  int rc = Api().uri_parse(u.text_.c_str(), P11_KIT_URI_FOR_ANY, u.uri_.get());
   if (rc != P11_KIT_URI_OK) {
     return InvalidArgumentError(
         "\"" + u.text_ +
-        "\" is not a PKCS#11 URI (RFC 7512): " + p11_kit_uri_message(rc));
+        "\" is not a PKCS#11 URI (RFC 7512): " + Api().uri_message(rc));
   }
-  if (p11_kit_uri_get_pin_value(u.uri_.get()) != nullptr) {
+  if (Api().uri_get_pin_value(u.uri_.get()) != nullptr) {
     return InvalidArgumentError(
         "the PKCS#11 URI carries pin-value; give the PIN with --token-pin-file "
         "or --token-pin-fd (or at the prompt), never in a URI");
@@ -93,26 +102,26 @@ StatusOr<Uri> Uri::Parse(std::string_view text) {
 }
 
 std::string Uri::module_path() const {
-  const char* p = p11_kit_uri_get_module_path(uri_.get());
+  const char* p = Api().uri_get_module_path(uri_.get());
   return p != nullptr ? p : "";
 }
 
 bool Uri::MatchesModule(const CK_INFO& info) const {
-  return p11_kit_uri_match_module_info(uri_.get(), &info) == 1;
+  return Api().uri_match_module_info(uri_.get(), &info) == 1;
 }
 
 bool Uri::MatchesToken(const CK_TOKEN_INFO& info) const {
-  return p11_kit_uri_match_token_info(uri_.get(), &info) == 1;
+  return Api().uri_match_token_info(uri_.get(), &info) == 1;
 }
 
 std::vector<CK_ATTRIBUTE> Uri::ObjectAttributes() const {
   CK_ULONG n = 0;
-  CK_ATTRIBUTE* a = p11_kit_uri_get_attributes(uri_.get(), &n);
+  CK_ATTRIBUTE* a = Api().uri_get_attributes(uri_.get(), &n);
   return std::vector<CK_ATTRIBUTE>(a, a + n);
 }
 
 std::optional<CK_OBJECT_CLASS> Uri::object_class() const {
-  CK_ATTRIBUTE* a = p11_kit_uri_get_attribute(uri_.get(), CKA_CLASS);
+  CK_ATTRIBUTE* a = Api().uri_get_attribute(uri_.get(), CKA_CLASS);
   if (a == nullptr || a->ulValueLen != sizeof(CK_OBJECT_CLASS)) {
     return std::nullopt;
   }
@@ -133,13 +142,14 @@ std::string Token::serial() const {
 // ---- Module --------------------------------------------------------------
 
 StatusOr<Module> Module::Load(const std::string& path) {
+  VOLMGR_RETURN_IF_ERROR(LoadP11Kit().status());
   // p11-kit writes failures to stderr unless told not to; we report them
   // through the Status instead.
-  p11_kit_be_quiet();
+  Api().be_quiet();
   Module m;
   if (path.empty()) {
     m.kind_ = Kind::kRegistered;
-    m.registered_ = p11_kit_modules_load_and_initialize(0);
+    m.registered_ = Api().modules_load_and_initialize(0);
     if (m.registered_ == nullptr) {
       return UnavailableError(
           "no PKCS#11 module could be loaded through p11-kit" +
@@ -154,16 +164,16 @@ StatusOr<Module> Module::Load(const std::string& path) {
   if (path.find('/') != std::string::npos && access(path.c_str(), R_OK) != 0) {
     return UnavailableError("PKCS#11 module " + path + " does not exist");
   }
-  CK_FUNCTION_LIST* f = p11_kit_module_load(path.c_str(), 0);
+  CK_FUNCTION_LIST* f = Api().module_load(path.c_str(), 0);
   if (f == nullptr) {
     return UnavailableError("cannot load PKCS#11 module " + path +
                             (P11KitMessage().empty()
                                  ? " (not a PKCS#11 module?)"
                                  : ": " + P11KitMessage()));
   }
-  CK_RV rv = p11_kit_module_initialize(f);
+  CK_RV rv = Api().module_initialize(f);
   if (rv != CKR_OK) {
-    p11_kit_module_release(f);
+    Api().module_release(f);
     return Pkcs11Error(rv, "PKCS#11 module " + path + ": C_Initialize");
   }
   m.kind_ = Kind::kPath;
@@ -212,13 +222,13 @@ void Module::Release() {
   switch (kind_) {
     case Kind::kRegistered:
       if (registered_ != nullptr) {
-        p11_kit_modules_finalize_and_release(registered_);
+        Api().modules_finalize_and_release(registered_);
       }
       break;
     case Kind::kPath:
       for (CK_FUNCTION_LIST* f : modules_) {
-        p11_kit_module_finalize(f);
-        p11_kit_module_release(f);
+        Api().module_finalize(f);
+        Api().module_release(f);
       }
       break;
     case Kind::kBorrowed:

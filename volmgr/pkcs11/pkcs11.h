@@ -10,7 +10,9 @@
 //            destruction
 //
 // Libraries never print: p11-kit is told to be quiet and its last message is
-// folded into the Status.
+// folded into the Status. libp11-kit itself is loaded on first use
+// (p11kit_api.h); without it, Uri::Parse and Module::Load fail with
+// kUnavailable.
 //
 // Thread-safety: none; one Module per thread.
 #ifndef VOLMGR_PKCS11_PKCS11_H_
@@ -60,7 +62,7 @@ class Uri {
 
  private:
   struct Free {
-    void operator()(P11KitUri* u) const { p11_kit_uri_free(u); }
+    void operator()(P11KitUri* u) const;  // p11_kit_uri_free
   };
   std::string text_;
   std::unique_ptr<P11KitUri, Free> uri_;
