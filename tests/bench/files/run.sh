@@ -106,4 +106,12 @@ done
       "$(echo "$g / $m" | bc -l)" "$(echo "$p / $m" | bc -l)"
   done
   echo "# write/read: 250 MiB (128 KiB x 2000, conv=fsync); untar/ls/rm: /usr/include ($(find /usr/include | wc -l) entries)"
+  echo "# rounds (plain/gocryptfs/volmgr seconds per round):"
+  for t in write read untar ls rm; do
+    for r in $(seq "$ROUNDS"); do
+      printf '#   %-6s round %d: %s / %s / %s\n' "$t" "$r" "${T[plain.$t.$r]}" \
+        "${T[gocryptfs.$t.$r]}" "${T[volmgr.$t.$r]}"
+    done
+  done
+  echo "# host load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$DATA"
