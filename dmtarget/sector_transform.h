@@ -57,8 +57,11 @@ class XtsSectorTransform {
   // Upper bound on Options::threads.
   static constexpr unsigned kMaxThreads = 64;
   // A call is split across lanes only when every lane gets at least this
-  // many bytes; below that, waking a worker costs more than it saves.
-  static constexpr size_t kMinBytesPerLane = size_t{64} * 1024;
+  // many bytes; below that, waking a worker costs more than it saves. 1 MiB
+  // is ~125 us of AES-XTS on one core, against a wake-up that took tens of
+  // microseconds on the 2-vCPU test machine (at 64 KiB, a 256 KiB call on
+  // two lanes ran at a third of one lane's speed; docs/PERFORMANCE.md).
+  static constexpr size_t kMinBytesPerLane = size_t{1} << 20;
 
   enum class Backend : uint8_t { kLibgcrypt, kOpenSsl };
 

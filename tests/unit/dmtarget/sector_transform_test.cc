@@ -335,8 +335,8 @@ TEST(XtsSectorTransformThreads, MultiThreadMatchesSingleThread) {
     }
     // Sizes straddle kMinBytesPerLane so both the inline and split paths
     // run, with uneven splits.
-    for (size_t sectors :
-         {1u, 2u, 7u, 16u, 17u, 31u, 127u, 128u, 129u, 257u, 1000u, 1023u}) {
+    for (size_t sectors : {1u, 2u, 7u, 17u, 129u, 255u, 256u, 257u, 1023u,
+                           2047u, 2048u, 2049u, 4097u, 8191u}) {
       const std::vector<uint8_t> pt = RandomBytes(sectors * sector_size, rng);
       const uint64_t first = rng() >> 20;
       std::vector<uint8_t> want(pt.size());
@@ -358,7 +358,8 @@ TEST(XtsSectorTransformThreads, ConcurrentCallersOnOneObject) {
   const std::vector<uint8_t> key = TestKey(7);
   XtsSectorTransform xts = MakeOrDie(key, 4096, 0, 2);
   std::mt19937_64 rng(1);
-  const std::vector<uint8_t> pt = RandomBytes(64 * 4096, rng);
+  // Large enough for the workers to take part (> 2 * kMinBytesPerLane).
+  const std::vector<uint8_t> pt = RandomBytes(1024 * 4096, rng);
   const std::vector<uint8_t> want = DmCryptReference(true, key, 4096, 0, 0, pt);
   std::vector<std::thread> callers;
   std::vector<int> ok(4, 0);
@@ -381,7 +382,8 @@ TEST(XtsSectorTransformThreads, MovedTransformKeepsWorking) {
   const std::vector<uint8_t> key = TestKey(8);
   XtsSectorTransform a = MakeOrDie(key, 512, 0, 4);
   XtsSectorTransform b = std::move(a);
-  const std::vector<uint8_t> pt = RandomBytes(1024 * 512, rng);
+  // 4 MiB: the moved object's workers run (> 2 * kMinBytesPerLane).
+  const std::vector<uint8_t> pt = RandomBytes(8192 * 512, rng);
   std::vector<uint8_t> ct(pt.size());
   ASSERT_TRUE(b.Encrypt(0, pt, ct).ok());
   EXPECT_EQ(ct, DmCryptReference(true, key, 512, 0, 0, pt));
