@@ -23,6 +23,14 @@ bool ValidSectorSize(uint32_t s) {
   return s == 512 || s == 1024 || s == 2048 || s == 4096;
 }
 
+// The plain64 IV: le64(sector) in bytes 0..7, zero in 8..15.
+void StorePlain64(uint64_t sector, uint8_t (&tweak)[16]) {
+  for (size_t i = 0; i < 8; ++i) {
+    tweak[i] = static_cast<uint8_t>(sector >> (8 * i));
+  }
+  for (size_t i = 8; i < 16; ++i) tweak[i] = 0;
+}
+
 StatusOr<std::unique_ptr<XtsBackend>> NewBackend(
     XtsSectorTransform::Backend backend, const SecretBytes& key) {
   switch (backend) {
@@ -147,17 +155,19 @@ class XtsSectorTransform::Impl {
     uint64_t sectors = 0;
   };
 
-  // Runs one lane's sectors with that lane's backend.
+  // Runs one lane's sectors with that lane's backend, one XTS data unit
+  // per sector.
   Status RunLane(XtsBackend& lane, const Task& task) const {
-    // dm-crypt: iv_sector = sector (in 512-byte units) + iv_offset, u64
-    // arithmetic (wraps), then crypt_iv_plain64_gen writes le64.
-    return lane.Run({.encrypt = task.encrypt,
-                     .first_iv = task.first_sector * iv_step_ + iv_offset_,
-                     .iv_step = iv_step_,
-                     .in = task.in,
-                     .out = task.out,
-                     .sectors = task.sectors,
-                     .sector_size = sector_size_});
+    uint8_t tweak[16];
+    for (uint64_t i = 0; i < task.sectors; ++i) {
+      // dm-crypt: iv_sector = sector (in 512-byte units) + iv_offset, u64
+      // arithmetic (wraps), then crypt_iv_plain64_gen writes le64.
+      StorePlain64((task.first_sector + i) * iv_step_ + iv_offset_, tweak);
+      const size_t offset = static_cast<size_t>(i) * sector_size_;
+      VOLMGR_RETURN_IF_ERROR(lane.Crypt(task.encrypt, tweak, task.in + offset,
+                                        task.out + offset, sector_size_));
+    }
+    return Status::Ok();
   }
 
   void WorkerLoop(std::stop_token stop, size_t lane) {

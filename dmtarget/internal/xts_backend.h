@@ -1,8 +1,8 @@
 // XtsBackend: one lane's AES-256-XTS engine inside XtsSectorTransform.
 //
-// A backend is keyed once and then encrypts or decrypts runs of consecutive
-// data sectors, each sector one XTS data unit whose tweak is the plain64 IV
-// (le64 in bytes 0..7, zero in 8..15). Two implementations share this
+// A backend is keyed once and then encrypts or decrypts one XTS data unit
+// per call under a given 16-byte tweak; the sector loop and dm-crypt's
+// plain64 tweak rule live in XtsSectorTransform. Two implementations share this
 // contract and are checked against each other and against the IEEE 1619 /
 // NIST vectors (tests/unit/dmtarget): libgcrypt (the default) and OpenSSL 3
 // EVP. Internal to dmtarget; not installed.
@@ -20,33 +20,15 @@
 
 namespace volmgr::dmtarget::internal {
 
-// One contiguous run of sectors.
-struct SectorRun {
-  bool encrypt = true;
-  // plain64 IV of the first sector; sector i uses first_iv + i * iv_step
-  // (mod 2^64, as the kernel's u64 arithmetic).
-  uint64_t first_iv = 0;
-  uint64_t iv_step = 1;
-  const uint8_t* in = nullptr;
-  uint8_t* out = nullptr;  // == in for in place; never a partial overlap
-  uint64_t sectors = 0;
-  size_t sector_size = 512;
-};
-
-// The plain64 IV: le64(sector) in bytes 0..7, zero in 8..15.
-inline void StorePlain64(uint64_t sector, uint8_t* tweak) {
-  for (size_t i = 0; i < 8; ++i) {
-    tweak[i] = static_cast<uint8_t>(sector >> (8 * i));
-  }
-  for (size_t i = 8; i < 16; ++i) tweak[i] = 0;
-}
-
 class XtsBackend {
  public:
   virtual ~XtsBackend() = default;
-  // REQUIRES: run.sector_size is one the backend was validated for.
+  // Encrypts (decrypts) the `len` bytes at `in`, one XTS data unit, into
+  // `out`. REQUIRES: len is a sector size the transform validated; out == in
+  // or the two do not overlap.
   // Errors: kInternal when the library fails (out is then unspecified).
-  virtual Status Run(const SectorRun& run) = 0;
+  virtual Status Crypt(bool encrypt, const uint8_t (&tweak)[16],
+                       const uint8_t* in, uint8_t* out, size_t len) = 0;
 };
 
 // Keyed with the 64-byte key (Key1 || Key2), already validated by the

@@ -36,26 +36,20 @@ class OpenSslXtsBackend final : public XtsBackend {
 
   // The OpenSSL error queue is per thread, so OpenSslError here drains the
   // calling lane's queue.
-  Status Run(const SectorRun& run) override {
-    EVP_CIPHER_CTX* ctx = run.encrypt ? enc_.get() : dec_.get();
-    const int enc = run.encrypt ? 1 : 0;
-    const int len = static_cast<int>(run.sector_size);
-    uint8_t tweak[16];
-    for (uint64_t i = 0; i < run.sectors; ++i) {
-      StorePlain64(run.first_iv + i * run.iv_step, tweak);
-      const size_t offset = static_cast<size_t>(i) * run.sector_size;
-      // IV only: cipher and key NULL keep the existing key schedule.
-      if (EVP_CipherInit_ex2(ctx, nullptr, nullptr, tweak, enc, nullptr) != 1) {
-        return OpenSslError("setting XTS tweak");
-      }
-      // One EVP_CipherUpdate call is exactly one XTS data unit.
-      int out_len = 0;
-      if (EVP_CipherUpdate(ctx, run.out + offset, &out_len, run.in + offset,
-                           len) != 1 ||
-          out_len != len) {
-        return OpenSslError(run.encrypt ? "AES-256-XTS encrypt"
-                                        : "AES-256-XTS decrypt");
-      }
+  Status Crypt(bool encrypt, const uint8_t (&tweak)[16], const uint8_t* in,
+               uint8_t* out, size_t len) override {
+    EVP_CIPHER_CTX* ctx = encrypt ? enc_.get() : dec_.get();
+    // IV only: cipher and key NULL keep the existing key schedule.
+    if (EVP_CipherInit_ex2(ctx, nullptr, nullptr, tweak, encrypt ? 1 : 0,
+                           nullptr) != 1) {
+      return OpenSslError("setting XTS tweak");
+    }
+    // One EVP_CipherUpdate call is exactly one XTS data unit.
+    const int n = static_cast<int>(len);
+    int out_len = 0;
+    if (EVP_CipherUpdate(ctx, out, &out_len, in, n) != 1 || out_len != n) {
+      return OpenSslError(encrypt ? "AES-256-XTS encrypt"
+                                  : "AES-256-XTS decrypt");
     }
     return Status::Ok();
   }
