@@ -1,7 +1,10 @@
 #include "volmgr/base/secret_bytes.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -95,6 +98,67 @@ TEST(SecretBytesTest, SliceOutOfRangeIsRejected) {
   auto ok = s->Slice(2, 6);
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->ConstantTimeEquals(s->Reveal().subspan(2, 6)));
+}
+
+// Small secrets come from the pool (volmgr/base/internal/secret_pool.h):
+// their pages carry the same protections as a secret's own mapping.
+TEST(SecretBytesTest, PooledSecretsKeepTheProtectionsAndDoNotOverlap) {
+  auto a = SecretBytes::Random(32);
+  auto b = SecretBytes::Random(64);
+  auto c = SecretBytes::Allocate(0, 512);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  for (const uint8_t* p : std::initializer_list<const uint8_t*>{
+           a->Reveal().data(), b->Reveal().data(), c->Reveal().data()}) {
+    const std::string flags = VmFlagsOf(p);
+    ASSERT_FALSE(flags.empty());
+    EXPECT_NE(flags.find(" dd"), std::string::npos) << flags;  // DONTDUMP
+    EXPECT_NE(flags.find(" wf"), std::string::npos) << flags;  // WIPEONFORK
+  }
+  const uint8_t* pa = a->Reveal().data();
+  const uint8_t* pb = b->Reveal().data();
+  EXPECT_TRUE(pa + 32 <= pb || pb + 64 <= pa);
+  c->Resize(512);
+  std::memset(c->RevealMutable().data(), 0xff, 512);  // stays in its slot
+  EXPECT_EQ(a->Reveal().size(), 32u);
+  EXPECT_NE(std::count(pa, pa + 32, 0xff), 32);
+}
+
+TEST(SecretBytesTest, ReleasedPoolSlotIsWipedAndComesBackZeroed) {
+  const uint8_t* where = nullptr;
+  {
+    auto s = SecretBytes::Allocate(48);
+    ASSERT_TRUE(s.ok());
+    std::memset(s->RevealMutable().data(), 0xa5, 48);
+    where = s->Reveal().data();
+  }
+  // The slot's page stays mapped (the pool keeps it): read what is left.
+  EXPECT_EQ(std::count(where, where + 64, 0), 64) << "slot not wiped";
+  auto again = SecretBytes::Allocate(48);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->Reveal().data(), where);  // reused first
+  EXPECT_EQ(std::count(again->Reveal().begin(), again->Reveal().end(), 0), 48);
+}
+
+TEST(SecretBytesTest, ForkedChildSeesPooledAndLargeSecretsAsZeros) {
+  auto small = SecretBytes::CopyOf(std::string_view("a pooled secret"));
+  auto large = SecretBytes::Allocate(8192);
+  ASSERT_TRUE(small.ok() && large.ok());
+  std::memset(large->RevealMutable().data(), 0x5a, 8192);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const auto s = small->Reveal();
+    const auto l = large->Reveal();
+    const bool zero =
+        std::all_of(s.begin(), s.end(), [](uint8_t b) { return b == 0; }) &&
+        std::all_of(l.begin(), l.end(), [](uint8_t b) { return b == 0; });
+    _exit(zero ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "a secret survived fork()";
+  EXPECT_EQ(small->RevealAsString(), "a pooled secret");  // parent intact
 }
 
 template <typename T>

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "volmgr/base/internal/secret_pool.h"
+
 namespace volmgr {
 namespace {
 
@@ -28,7 +30,8 @@ SecretBytes::SecretBytes(SecretBytes&& other) noexcept
       size_(std::exchange(other.size_, 0)),
       capacity_(std::exchange(other.capacity_, 0)),
       mapped_(std::exchange(other.mapped_, 0)),
-      locked_(std::exchange(other.locked_, false)) {}
+      locked_(std::exchange(other.locked_, false)),
+      pooled_(std::exchange(other.pooled_, false)) {}
 
 SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
   if (this != &other) {
@@ -38,38 +41,48 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
     capacity_ = std::exchange(other.capacity_, 0);
     mapped_ = std::exchange(other.mapped_, 0);
     locked_ = std::exchange(other.locked_, false);
+    pooled_ = std::exchange(other.pooled_, false);
   }
   return *this;
 }
 
 void SecretBytes::Release() {
   if (data_ == nullptr) return;
-  OPENSSL_cleanse(data_, capacity_);
-  if (locked_) munlock(data_, mapped_);
-  munmap(data_, mapped_);
+  if (pooled_) {
+    internal::ReleaseSecretSlot({data_, mapped_, locked_});  // wipes it
+  } else {
+    OPENSSL_cleanse(data_, capacity_);
+    if (locked_) munlock(data_, mapped_);
+    munmap(data_, mapped_);
+  }
   data_ = nullptr;
   size_ = capacity_ = mapped_ = 0;
-  locked_ = false;
+  locked_ = pooled_ = false;
 }
 
 StatusOr<SecretBytes> SecretBytes::Allocate(size_t size, size_t capacity) {
   if (capacity < size) capacity = size;
   SecretBytes s;
   if (capacity == 0) return s;
+  if (capacity <= internal::kMaxPooledSecret) {
+    const internal::PoolSlot slot = internal::AcquireSecretSlot(capacity);
+    if (slot.data != nullptr) {
+      s.data_ = slot.data;
+      s.mapped_ = slot.size;
+      s.locked_ = slot.locked;
+      s.pooled_ = true;
+      s.size_ = size;
+      s.capacity_ = capacity;
+      return s;
+    }
+  }
   const size_t page = PageSize();
   const size_t mapped = (capacity + page - 1) / page * page;
-  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return ErrnoToStatus(errno, "mmap for secret memory");
-  // Keep secrets out of core dumps and out of forked children. Both are
-  // advisory on old kernels; mlock failing (RLIMIT_MEMLOCK) is tolerated
-  // and reported through locked().
-  (void)madvise(p, mapped, MADV_DONTDUMP);
-#ifdef MADV_WIPEONFORK
-  (void)madvise(p, mapped, MADV_WIPEONFORK);
-#endif
-  s.locked_ = mlock(p, mapped) == 0;
-  s.data_ = static_cast<uint8_t*>(p);
+  bool locked = false;
+  uint8_t* p = internal::MapSecretPages(mapped, &locked);
+  if (p == nullptr) return ErrnoToStatus(errno, "mmap for secret memory");
+  s.locked_ = locked;
+  s.data_ = p;
   s.size_ = size;
   s.capacity_ = capacity;
   s.mapped_ = mapped;

@@ -1,8 +1,11 @@
 // SecretBytes: the one owning type for key material, passphrases and PINs.
 //
-// The bytes live in their own anonymous mapping that is mlock'd (never
-// swapped), marked MADV_DONTDUMP (never in a core dump) and MADV_WIPEONFORK,
-// and wiped with OPENSSL_cleanse before it is unmapped. The type is
+// The bytes live in anonymous pages that are mlock'd (never swapped), marked
+// MADV_DONTDUMP (never in a core dump) and MADV_WIPEONFORK, and are wiped
+// with OPENSSL_cleanse when the secret goes. Secrets of up to 512 bytes
+// (keys, PINs, passphrases) share such pages through a pool of slots
+// (volmgr/base/internal/secret_pool.h); larger ones get their own mapping,
+// unmapped when they go. The type is
 // move-only, compares in constant time, and has no stream operator or
 // formatter. The raw bytes are reached only through Reveal() /
 // RevealMutable(), so every place that touches key material is greppable.
@@ -78,8 +81,9 @@ class SecretBytes {
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
   size_t capacity_ = 0;
-  size_t mapped_ = 0;
+  size_t mapped_ = 0;  // bytes mapped, or the pool slot's size
   bool locked_ = false;
+  bool pooled_ = false;
 };
 
 // Process hardening for binaries that handle secrets: no core dumps
