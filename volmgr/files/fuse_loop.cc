@@ -1,0 +1,212 @@
+#define FUSE_USE_VERSION 312
+#include "volmgr/files/fuse_loop.h"
+
+#include <fuse_lowlevel.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <semaphore.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace volmgr::files {
+
+bool IsSlowRequest(std::span<const uint8_t> header, bool spliced) {
+  // libfuse splices only WRITEs larger than a page into a pipe.
+  if (spliced) return true;
+  fuse_in_header in;
+  if (header.size() < sizeof in) return false;
+  std::memcpy(&in, header.data(), sizeof in);
+  const auto body = header.subspan(sizeof in);
+  switch (in.opcode) {
+    case FUSE_READ: {
+      fuse_read_in r;
+      if (body.size() < sizeof r) return false;
+      std::memcpy(&r, body.data(), sizeof r);
+      return r.size >= kHandOffIoBytes;
+    }
+    case FUSE_WRITE: {
+      fuse_write_in w;
+      if (body.size() < sizeof w) return false;
+      std::memcpy(&w, body.data(), sizeof w);
+      return w.size >= kHandOffIoBytes;
+    }
+    case FUSE_FSYNC:
+    case FUSE_FSYNCDIR:
+    case FUSE_FLUSH:
+    case FUSE_READDIR:
+    case FUSE_READDIRPLUS:
+    case FUSE_FALLOCATE:
+    case FUSE_COPY_FILE_RANGE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+StopSignalsBlocked::StopSignalsBlocked() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGHUP);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, &old_);
+}
+
+StopSignalsBlocked::~StopSignalsBlocked() {
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+namespace {
+
+// A thread's request buffer; libfuse allocates `mem` on first use.
+struct RequestBuffer {
+  fuse_buf buf{};
+  RequestBuffer() = default;
+  RequestBuffer(const RequestBuffer&) = delete;
+  RequestBuffer& operator=(const RequestBuffer&) = delete;
+  ~RequestBuffer() { std::free(buf.mem); }
+};
+
+class Loop {
+ public:
+  Loop(fuse_session* se, unsigned max_threads)
+      : se_(se), max_threads_(max_threads) {
+    sem_init(&finished_, 0, 0);
+  }
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+  ~Loop() { sem_destroy(&finished_); }
+
+  int Run() {
+    {
+      // The first thread (and every thread it starts) leaves the stop
+      // signals to this one, which waits in sem_wait() below.
+      StopSignalsBlocked blocked;
+      std::lock_guard l(mu_);
+      StartThread();
+    }
+
+    while (!fuse_session_exited(se_)) {
+      if (sem_wait(&finished_) == 0) break;  // a thread saw the end
+    }
+    std::vector<pthread_t> threads;
+    {
+      std::lock_guard l(mu_);
+      done_ = true;
+      // The leader may be blocked in read(2) with nothing more to come
+      // (fuse_session_exit() from a signal): cancel it, as libfuse's loop
+      // does. It enables cancellation only around that read.
+      if (reading_) pthread_cancel(reader_);
+      followers_.notify_all();
+      threads = threads_;
+    }
+    for (pthread_t t : threads) pthread_join(t, nullptr);
+    fuse_session_reset(se_);
+    return error_;
+  }
+
+ private:
+  static void* ThreadMain(void* self) {
+    static_cast<Loop*>(self)->Work();
+    return nullptr;
+  }
+
+  // REQUIRES: mu_ held.
+  void StartThread() {
+    if (done_ || threads_.size() >= max_threads_) return;
+    pthread_t t;
+    if (pthread_create(&t, nullptr, ThreadMain, this) == 0) {
+      threads_.push_back(t);
+    }
+  }
+
+  // REQUIRES: mu_ held. Ends the loop: every thread leaves, Run() returns.
+  void Finish(int error) {
+    if (!done_) {
+      done_ = true;
+      error_ = error;
+      sem_post(&finished_);
+    }
+    followers_.notify_all();
+  }
+
+  void Work() {
+    RequestBuffer rb;
+    std::unique_lock l(mu_);
+    while (!done_) {
+      // Follow until leadership is free.
+      ++idle_;
+      followers_.wait(l, [&] { return done_ || !leader_; });
+      --idle_;
+      if (done_) break;
+      leader_ = true;
+      // Lead: answer quick requests in turn until a slow one comes.
+      for (;;) {
+        if (done_ || fuse_session_exited(se_)) {
+          Finish(0);
+          break;
+        }
+        reader_ = pthread_self();
+        reading_ = true;
+        l.unlock();
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, nullptr);
+        const int res = fuse_session_receive_buf(se_, &rb.buf);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
+        l.lock();
+        reading_ = false;
+        if (res == -EINTR) continue;
+        if (res <= 0 || done_) {
+          Finish(res < 0 ? res : 0);
+          break;
+        }
+        const bool spliced = (rb.buf.flags & FUSE_BUF_IS_FD) != 0;
+        std::span<const uint8_t> head;
+        if (!spliced) {
+          head = {static_cast<const uint8_t*>(rb.buf.mem),
+                  static_cast<size_t>(res)};
+        }
+        const bool slow = IsSlowRequest(head, spliced);
+        if (slow) {
+          leader_ = false;
+          if (idle_ > 0) {
+            followers_.notify_one();
+          } else {
+            StartThread();
+          }
+        }
+        l.unlock();
+        fuse_session_process_buf(se_, &rb.buf);
+        l.lock();
+        if (slow) break;  // back to following
+      }
+    }
+  }
+
+  fuse_session* const se_;
+  const unsigned max_threads_;
+  sem_t finished_;
+
+  std::mutex mu_;
+  std::condition_variable followers_;  // waits for !leader_ or done_
+  bool leader_ = false;                // a thread holds leadership
+  bool done_ = false;
+  int error_ = 0;
+  unsigned idle_ = 0;  // followers waiting
+  bool reading_ = false;
+  pthread_t reader_{};  // the leader, while reading_
+  std::vector<pthread_t> threads_;
+};
+
+}  // namespace
+
+int ServeLeaderFollowers(fuse_session* se, unsigned max_threads) {
+  Loop loop(se, max_threads < 1 ? 1 : max_threads);
+  return loop.Run();
+}
+
+}  // namespace volmgr::files
