@@ -122,13 +122,33 @@ fi
 df "$M" >/dev/null || fail "statfs"
 
 step "7: shred-on-unlink: deleting a file deletes its key"
-keys_before=$(setsid -w "$VOLMGR" files status "$S" --json </dev/null |
-  jq .file_keys)
+keys() { setsid -w "$VOLMGR" files status "$S" --json </dev/null | jq .file_keys; }
+keys_before=$(keys)
 rm "$M/hello.txt"
-keys_after=$(setsid -w "$VOLMGR" files status "$S" --json </dev/null |
-  jq .file_keys)
+# The shredder commits in the background within milliseconds; an fsync of
+# the directory waits for it (docs/FORMAT.md, "File key store").
+sync "$M"
+keys_after=$(keys)
 [[ $keys_after == $((keys_before - 1)) ]] ||
   fail "key count $keys_before -> $keys_after"
+# Without a sync the key still goes, on its own, promptly.
+echo gone >"$M/gone" && sync "$M"
+keys_before=$(keys)
+rm "$M/gone"
+for _ in $(seq 50); do
+  [[ $(keys) == $((keys_before - 1)) ]] && break
+  sleep 0.1
+done
+[[ $(keys) == $((keys_before - 1)) ]] || fail "key not shredded within 5 s"
+# A hard link keeps the key; renaming over a file shreds the one replaced.
+echo linked >"$M/l1" && ln "$M/l1" "$M/l2" && echo over >"$M/over"
+sync "$M"
+keys_before=$(keys)
+rm "$M/l1" && mv "$M/over" "$M/l2" && sync "$M"
+[[ $(keys) == $((keys_before - 1)) ]] ||
+  fail "link/rename: key count $keys_before -> $(keys)"
+[[ $(cat "$M/l2") == over ]] || fail "rename over a linked file"
+rm "$M/l2"
 
 step "8: tampering: flipped byte -> EIO for that file only, logged"
 head -c 100000 /dev/urandom >"$M/victim"

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "volmgr/files/encrypted_file.h"
+#include "volmgr/files/fuse_loop.h"
+#include "volmgr/files/key_shredder.h"
 #include "volmgr/files/store_lock.h"
 #include "volmgr/files/verify.h"
 
@@ -154,16 +156,20 @@ struct FuseMount::State {
     if (options.log) options.log(line);
   }
 
-  // The key store runs under KeyStoreDurability::kOnSync: a create or last
-  // unlink commits its key change (so a crash of this process loses
-  // nothing), and SyncKeys() puts every change so far on stable storage
-  // before an fsync of a file or directory returns. Counters: changes
-  // committed, and how many of them are known durable.
+  // The key store runs under KeyStoreDurability::kOnSync: a create commits
+  // its key before it returns (so a crash of this process loses nothing),
+  // the last unlink hands the key to the shredder, and SyncKeys() first
+  // lets the shredder commit what it holds, then puts every change so far
+  // on stable storage before an fsync of a file or directory returns.
+  // Counters: changes committed here (the shredder counts its own), and
+  // how many of all of them are known durable.
+  std::unique_ptr<KeyShredder> shredder;
   std::atomic<uint64_t> key_changes{0};
   std::atomic<uint64_t> keys_synced{0};
 
   int SyncKeys() {
-    const uint64_t upto = key_changes.load();
+    shredder->Drain();
+    const uint64_t upto = key_changes.load() + shredder->deleted();
     if (keys_synced.load() >= upto) return 0;
     Status s = store->keys().Sync();
     if (!s.ok()) {
@@ -406,27 +412,22 @@ struct FuseMount::State {
     st->st_blocks = (st->st_size + 511) / 512;
   }
 
-  // The file ID of a ciphertext file that is about to lose its last link.
-  static std::optional<FileId> LastLinkId(const std::string& cpath) {
-    struct stat st {};
-    if (::lstat(cpath.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_nlink != 1) {
-      return std::nullopt;
-    }
-    int fd = ::open(cpath.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    auto h = ReadFileHeader(fd);
-    ::close(fd);
-    if (!h.ok()) return std::nullopt;
-    return h->file_id;
+  // A descriptor of ciphertext entry `cpath`, taken before its name is
+  // removed or replaced and handed to the shredder afterwards: the open
+  // inode outlives the name, so the shredder can read the file ID and see
+  // whether the last link went. -1 for a symlink (no key) or on error.
+  // The mount makes no FIFOs or devices, so the open has no side effect.
+  static int OpenForShred(const std::string& cpath) {
+    return ::open(cpath.c_str(),
+                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   }
 
-  void DropKey(const std::optional<FileId>& id) {
-    if (!id) return;
-    Status s = store->Shred(*id);
+  // Deletes the key of a file whose create failed.
+  void DropKey(const FileId& id) {
+    Status s = store->Shred(id);
     ++key_changes;
     if (!s.ok() && s.code() != StatusCode::kNotFound) {
-      Log("volmgr files: could not delete key " + FileIdHex(*id) + ": " +
+      Log("volmgr files: could not delete key " + FileIdHex(id) + ": " +
           s.message() + " (verify --repair will)");
     }
   }
@@ -567,10 +568,14 @@ int FsMkdir(const char* path, mode_t mode) {
 
 int FsUnlink(const char* path) {
   RESOLVE_OR_ERRNO(r, path);
-  auto id = FuseMount::State::LastLinkId(r.cpath);
-  if (::unlink(r.cpath.c_str()) != 0) return -errno;
+  const int fd = FuseMount::State::OpenForShred(r.cpath);
+  if (::unlink(r.cpath.c_str()) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return -err;
+  }
   S()->RemoveSidecar(r);
-  S()->DropKey(id);
+  if (fd >= 0) S()->shredder->Enqueue(fd);
   return 0;
 }
 
@@ -609,15 +614,19 @@ int FsRename(const char* from, const char* to, unsigned int flags) {
   struct stat sf {
   }, st{};
   if (::lstat(rf.cpath.c_str(), &sf) != 0) return -errno;
-  std::optional<FileId> replaced;
+  int replaced = -1;  // the file renamed over, for the shredder
   if (!(flags & RENAME_EXCHANGE) && ::lstat(rt.cpath.c_str(), &st) == 0 &&
-      st.st_ino != sf.st_ino) {
-    replaced = FuseMount::State::LastLinkId(rt.cpath);
+      st.st_ino != sf.st_ino && S_ISREG(st.st_mode)) {
+    replaced = FuseMount::State::OpenForShred(rt.cpath);
   }
-  if (int e = S()->WriteSidecar(rt); e != 0) return e;
-  if (::renameat2(AT_FDCWD, rf.cpath.c_str(), AT_FDCWD, rt.cpath.c_str(),
-                  flags) != 0) {
-    return -errno;
+  int err = S()->WriteSidecar(rt);
+  if (err == 0 && ::renameat2(AT_FDCWD, rf.cpath.c_str(), AT_FDCWD,
+                              rt.cpath.c_str(), flags) != 0) {
+    err = -errno;
+  }
+  if (err != 0) {
+    if (replaced >= 0) ::close(replaced);
+    return err;
   }
   if (flags & RENAME_EXCHANGE) {
     S()->WriteSidecar(rf);
@@ -625,7 +634,7 @@ int FsRename(const char* from, const char* to, unsigned int flags) {
     S()->RemoveSidecar(rf);
   }
   if (S_ISDIR(sf.st_mode)) S()->ForgetDirs();
-  S()->DropKey(replaced);
+  if (replaced >= 0) S()->shredder->Enqueue(replaced);
   return 0;
 }
 
@@ -991,6 +1000,8 @@ StatusOr<std::unique_ptr<FuseMount>> FuseMount::Mount(
   s.store = std::move(store);
   VOLMGR_RETURN_IF_ERROR(
       s.store->keys().SetDurability(KeyStoreDurability::kOnSync));
+  s.shredder = std::make_unique<KeyShredder>(
+      *s.store, [&s](const std::string& line) { s.Log(line); });
   s.options = std::move(options);
   // The store path in fsname lets `files umount` wait for this daemon.
   std::string fsname = "volmgr-files";
@@ -1029,22 +1040,20 @@ Status FuseMount::Serve() {
   if (fuse_set_signal_handlers(se) != 0) {
     return InternalError("cannot install signal handlers");
   }
-  fuse_loop_config* cfg = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_clone_fd(cfg, 0);
-  // Keep the workers: libfuse otherwise starts and ends threads as load
-  // changes, and the churn (with the context switches) showed up first in
-  // profiles of many-small-file workloads.
-  fuse_loop_cfg_set_max_threads(cfg, 8);
-  fuse_loop_cfg_set_idle_threads(cfg, 8);
-  int rc = fuse_loop_mt(state_->fuse, cfg);
-  fuse_loop_cfg_destroy(cfg);
+  {
+    StopSignalsBlocked blocked;  // they are for the loop's waiting thread
+    state_->shredder->Start();
+  }
+  // Leader/followers instead of fuse_loop_mt(): a sequential workload stays
+  // on one warm thread (volmgr/files/fuse_loop.h). Eight threads at most,
+  // as before; they are kept once started.
+  const int rc = ServeLeaderFollowers(se, 8);
+  state_->shredder->Stop();
   fuse_remove_signal_handlers(se);
   // A clean unmount leaves every key change on stable storage.
   if (state_->SyncKeys() != 0)
     return IoError("key store sync at unmount failed");
-  if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
-    return IoError("FUSE loop ended with error " + std::to_string(rc));
-  }
+  if (rc < 0) return ErrnoToStatus(-rc, "reading the FUSE device");
   return Status::Ok();
 }
 
