@@ -3,6 +3,7 @@
 
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 
@@ -15,38 +16,51 @@
 
 namespace volmgr::files {
 
-bool IsSlowRequest(std::span<const uint8_t> header, bool spliced) {
+RequestCost ClassifyRequest(std::span<const uint8_t> header, bool spliced) {
   // libfuse splices only WRITEs larger than a page into a pipe.
-  if (spliced) return true;
+  if (spliced) return RequestCost::kBounded;
   fuse_in_header in;
-  if (header.size() < sizeof in) return false;
+  if (header.size() < sizeof in) return RequestCost::kQuick;
   std::memcpy(&in, header.data(), sizeof in);
   const auto body = header.subspan(sizeof in);
   switch (in.opcode) {
     case FUSE_READ: {
       fuse_read_in r;
-      if (body.size() < sizeof r) return false;
+      if (body.size() < sizeof r) return RequestCost::kQuick;
       std::memcpy(&r, body.data(), sizeof r);
-      return r.size >= kHandOffIoBytes;
+      return r.size >= kHandOffIoBytes ? RequestCost::kBounded
+                                       : RequestCost::kQuick;
     }
     case FUSE_WRITE: {
       fuse_write_in w;
-      if (body.size() < sizeof w) return false;
+      if (body.size() < sizeof w) return RequestCost::kQuick;
       std::memcpy(&w, body.data(), sizeof w);
-      return w.size >= kHandOffIoBytes;
+      return w.size >= kHandOffIoBytes ? RequestCost::kBounded
+                                       : RequestCost::kQuick;
     }
+    case FUSE_READDIR:
+    case FUSE_READDIRPLUS:
+    case FUSE_COPY_FILE_RANGE:
+      return RequestCost::kBounded;
     case FUSE_FSYNC:
     case FUSE_FSYNCDIR:
     case FUSE_FLUSH:
-    case FUSE_READDIR:
-    case FUSE_READDIRPLUS:
     case FUSE_FALLOCATE:
-    case FUSE_COPY_FILE_RANGE:
-      return true;
+      return RequestCost::kBlocking;
     default:
-      return false;
+      return RequestCost::kQuick;
   }
 }
+
+namespace {
+
+// Whether a request is waiting on the device that no thread is reading.
+bool RequestWaiting(fuse_session* se) {
+  pollfd p{fuse_session_fd(se), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+}  // namespace
 
 StopSignalsBlocked::StopSignalsBlocked() {
   sigset_t stop;
@@ -170,7 +184,10 @@ class Loop {
           head = {static_cast<const uint8_t*>(rb.buf.mem),
                   static_cast<size_t>(res)};
         }
-        const bool slow = IsSlowRequest(head, spliced);
+        const RequestCost cost = ClassifyRequest(head, spliced);
+        const bool slow =
+            cost == RequestCost::kBlocking ||
+            (cost == RequestCost::kBounded && RequestWaiting(se_));
         if (slow) {
           leader_ = false;
           if (idle_ > 0) {

@@ -7,14 +7,22 @@
 // paravirtualised guest a wake-up and context switch cost more than most
 // metadata requests themselves (docs/PERFORMANCE.md, "File encryption").
 //
-// Here one thread at a time reads the device, the leader. A request that is
-// quick to answer (lookup, attributes, create, unlink, open, release, ...)
-// is answered by the leader itself, which then reads the next one: a
-// sequential workload runs on one warm thread. Before it starts a request
-// that can take long (a large READ or WRITE, fsync, a directory listing),
-// the leader hands leadership to an idle follower, starting one if none is
-// idle and fewer than `max_threads` exist, so slow requests still run in
-// parallel with each other and with the quick ones, as in libfuse's loop.
+// Here one thread at a time reads the device, the leader, and answers what
+// it read itself unless that could hold up other requests; then it hands
+// leadership to an idle follower first (starting one if none is idle and
+// fewer than `max_threads` exist), so the slow request runs in parallel
+// with what comes next, as in libfuse's loop. By RequestCost:
+//   kQuick     lookup, attributes, create, unlink, open, release, ...:
+//              always answered by the leader, which then reads the next
+//              one; a sequential workload runs on one warm thread.
+//   kBounded   CPU work of up to a millisecond or so (a large READ or WRITE,
+//              a directory listing): handed off only when another request
+//              is already waiting (poll(2) on the device). A hand-off costs a
+//              thread wake-up, more than it saves for a lone stream: a cold
+//              250 MiB read ran 12 % slower when every 1 MiB READ was handed
+//              off (docs/PERFORMANCE.md, "File encryption").
+//   kBlocking  may wait on the disk for long (fsync, flush): always handed
+//              off.
 #ifndef VOLMGR_FILES_FUSE_LOOP_H_
 #define VOLMGR_FILES_FUSE_LOOP_H_
 
@@ -28,14 +36,16 @@ struct fuse_session;
 
 namespace volmgr::files {
 
-// READ and WRITE requests of at least this many bytes are handed off.
+// READ and WRITE requests of at least this many bytes are kBounded.
 inline constexpr uint32_t kHandOffIoBytes = 64 * 1024;
 
-// Whether the leader hands a raw request off before answering it.
-// `header` is the start of the request as read from /dev/fuse (a
-// struct fuse_in_header and what follows); `spliced` is true when libfuse
-// left the payload in a pipe (only done for large WRITEs).
-bool IsSlowRequest(std::span<const uint8_t> header, bool spliced);
+enum class RequestCost { kQuick, kBounded, kBlocking };
+
+// The cost class of a raw request. `header` is the start of the request as
+// read from /dev/fuse (a struct fuse_in_header and what follows); `spliced`
+// is true when libfuse left the payload in a pipe (only done for large
+// WRITEs).
+RequestCost ClassifyRequest(std::span<const uint8_t> header, bool spliced);
 
 // Blocks SIGHUP, SIGINT and SIGTERM (the signals libfuse's handlers catch)
 // in the calling thread for the object's lifetime. Threads started meanwhile

@@ -33,44 +33,54 @@ std::vector<uint8_t> Write(uint32_t size) {
   return Request(FUSE_WRITE, w);
 }
 
-TEST(FuseLoopTest, LargeReadsAndWritesAreHandedOffSmallOnesAreNot) {
-  EXPECT_TRUE(IsSlowRequest(Read(kHandOffIoBytes), false));
-  EXPECT_TRUE(IsSlowRequest(Read(1 << 20), false));
-  EXPECT_FALSE(IsSlowRequest(Read(kHandOffIoBytes - 1), false));
-  EXPECT_TRUE(IsSlowRequest(Write(128 << 10), false));
-  EXPECT_FALSE(IsSlowRequest(Write(4096), false));
+constexpr auto kQuick = RequestCost::kQuick;
+constexpr auto kBounded = RequestCost::kBounded;
+constexpr auto kBlocking = RequestCost::kBlocking;
+
+RequestCost Cost(std::span<const uint8_t> req, bool spliced) {
+  return ClassifyRequest(req, spliced);
 }
 
-TEST(FuseLoopTest, SyncAndListingRequestsAreHandedOff) {
+TEST(FuseLoopTest, LargeReadsAndWritesAreBoundedSmallOnesQuick) {
+  EXPECT_EQ(Cost(Read(kHandOffIoBytes), false), kBounded);
+  EXPECT_EQ(Cost(Read(1 << 20), false), kBounded);
+  EXPECT_EQ(Cost(Read(kHandOffIoBytes - 1), false), kQuick);
+  EXPECT_EQ(Cost(Write(128 << 10), false), kBounded);
+  EXPECT_EQ(Cost(Write(4096), false), kQuick);
+}
+
+TEST(FuseLoopTest, SyncsBlockListingsAreBounded) {
   fuse_fsync_in f{};
+  fuse_flush_in fl{};
   fuse_read_in r{};
-  EXPECT_TRUE(IsSlowRequest(Request(FUSE_FSYNC, f), false));
-  EXPECT_TRUE(IsSlowRequest(Request(FUSE_FSYNCDIR, f), false));
-  EXPECT_TRUE(IsSlowRequest(Request(FUSE_READDIRPLUS, r), false));
-  EXPECT_TRUE(IsSlowRequest(Request(FUSE_READDIR, r), false));
+  EXPECT_EQ(Cost(Request(FUSE_FSYNC, f), false), kBlocking);
+  EXPECT_EQ(Cost(Request(FUSE_FSYNCDIR, f), false), kBlocking);
+  EXPECT_EQ(Cost(Request(FUSE_FLUSH, fl), false), kBlocking);
+  EXPECT_EQ(Cost(Request(FUSE_READDIRPLUS, r), false), kBounded);
+  EXPECT_EQ(Cost(Request(FUSE_READDIR, r), false), kBounded);
 }
 
-TEST(FuseLoopTest, MetadataRequestsStayWithTheLeader) {
+TEST(FuseLoopTest, MetadataRequestsAreQuick) {
   fuse_getattr_in g{};
   fuse_setattr_in s{};
   fuse_create_in c{};
   fuse_release_in rel{};
-  EXPECT_FALSE(IsSlowRequest(Request(FUSE_GETATTR, g), false));
-  EXPECT_FALSE(IsSlowRequest(Request(FUSE_SETATTR, s), false));
-  EXPECT_FALSE(IsSlowRequest(Request(FUSE_CREATE, c), false));
-  EXPECT_FALSE(IsSlowRequest(Request(FUSE_RELEASE, rel), false));
-  EXPECT_FALSE(IsSlowRequest(Request(FUSE_UNLINK, g), false));
+  EXPECT_EQ(Cost(Request(FUSE_GETATTR, g), false), kQuick);
+  EXPECT_EQ(Cost(Request(FUSE_SETATTR, s), false), kQuick);
+  EXPECT_EQ(Cost(Request(FUSE_CREATE, c), false), kQuick);
+  EXPECT_EQ(Cost(Request(FUSE_RELEASE, rel), false), kQuick);
+  EXPECT_EQ(Cost(Request(FUSE_UNLINK, g), false), kQuick);
 }
 
 TEST(FuseLoopTest, SplicedAndTruncatedRequests) {
-  // libfuse splices only large WRITEs: handed off without a header to see.
-  EXPECT_TRUE(IsSlowRequest({}, true));
+  // libfuse splices only large WRITEs: bounded, without a header to see.
+  EXPECT_EQ(Cost({}, true), kBounded);
   // A buffer shorter than its header or body is answered in place (libfuse
   // rejects it); the classifier must not read past it.
   auto w = Write(1 << 20);
-  EXPECT_FALSE(IsSlowRequest(std::span(w).first(10), false));
-  EXPECT_FALSE(
-      IsSlowRequest(std::span(w).first(sizeof(fuse_in_header) + 4), false));
+  EXPECT_EQ(Cost(std::span(w).first(10), false), kQuick);
+  EXPECT_EQ(Cost(std::span(w).first(sizeof(fuse_in_header) + 4), false),
+            kQuick);
 }
 
 }  // namespace
