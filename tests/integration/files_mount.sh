@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `volmgr files mount`: POSIX behaviour through the FUSE mount (a small
 # pjdfstest-like list), encrypted names on disk, tampering -> EIO plus a log
-# line naming the file, and kill -9 of the daemon during writes.
+# line naming the file, kill -9 of the daemon during writes, and SIGTERM.
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 source "$HERE/files_lib.sh"
@@ -280,5 +280,25 @@ for i in $(seq 0 19); do
   want=$(python3 -c "import sys; sys.stdout.buffer.write(bytes([$i]) * (5000 + 1000 * $i))" | sha256sum)
   [[ $(sha256sum <"$M/synced$i") == "$want" ]] || fail "synced$i after crash"
 done
+
+step "14: SIGTERM: the daemon ends cleanly, unmounts, keys settled"
+echo kept >"$M/kept" && echo doomed >"$M/doomed" && sync "$M"
+keys_before=$(keys)
+rm "$M/doomed"
+pid=$(daemon_pid "$S")
+[[ -n $pid ]] || fail "daemon pid not found"
+kill -TERM "$pid"
+for _ in $(seq 50); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$pid" 2>/dev/null && fail "daemon still running 5 s after SIGTERM"
+# A clean end unmounts (an abort would leave a dead mount behind) and
+# leaves the shredder's work committed.
+mountpoint -q "$M" && fail "SIGTERM left $M mounted"
+[[ $(keys) == $((keys_before - 1)) ]] ||
+  fail "SIGTERM: key count $keys_before -> $(keys)"
+files_mount "$S" "$M"
+[[ $(cat "$M/kept") == kept ]] || fail "file after SIGTERM"
 files_umount "$M"
 finish

@@ -112,17 +112,32 @@ class Loop {
     {
       std::lock_guard l(mu_);
       done_ = true;
-      // The leader may be blocked in read(2) with nothing more to come
-      // (fuse_session_exit() from a signal): cancel it, as libfuse's loop
-      // does. It enables cancellation only around that read.
-      if (reading_) pthread_cancel(reader_);
       followers_.notify_all();
       threads = threads_;
+    }
+    // The leader may be blocked in read(2) with nothing more to come
+    // (fuse_session_exit() from a signal handler). libfuse's loop cancels
+    // such a thread; unwinding a cancelled thread through our C++ frames
+    // aborted the process (the binary carries its own libgcc unwinder), so
+    // the read is interrupted instead: kWakeSignal has a handler without
+    // SA_RESTART, read(2) fails with EINTR and the leader sees done_. The
+    // signal is sent again until the leader is out of the read, in case it
+    // arrived just before the read began.
+    for (;;) {
+      {
+        std::lock_guard l(mu_);
+        if (!reading_) break;
+        pthread_kill(reader_, WakeSignal());
+      }
+      ::usleep(5000);
     }
     for (pthread_t t : threads) pthread_join(t, nullptr);
     fuse_session_reset(se_);
     return error_;
   }
+
+  // SIGRTMIN is the first real-time signal glibc leaves to programs.
+  static int WakeSignal() { return SIGRTMIN; }
 
  private:
   static void* ThreadMain(void* self) {
@@ -168,9 +183,7 @@ class Loop {
         reader_ = pthread_self();
         reading_ = true;
         l.unlock();
-        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, nullptr);
         const int res = fuse_session_receive_buf(se_, &rb.buf);
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
         l.lock();
         reading_ = false;
         if (res == -EINTR) continue;
@@ -215,15 +228,27 @@ class Loop {
   int error_ = 0;
   unsigned idle_ = 0;  // followers waiting
   bool reading_ = false;
-  pthread_t reader_{};  // the leader, while reading_
+  pthread_t reader_{};  // the leader, while reading_ (in read(2))
   std::vector<pthread_t> threads_;
 };
 
 }  // namespace
 
 int ServeLeaderFollowers(fuse_session* se, unsigned max_threads) {
-  Loop loop(se, max_threads < 1 ? 1 : max_threads);
-  return loop.Run();
+  // A handler that does nothing, installed without SA_RESTART: the signal
+  // only makes the leader's read(2) return EINTR (see Loop::Run).
+  struct sigaction wake {
+  }, old{};
+  wake.sa_handler = [](int) {};
+  sigemptyset(&wake.sa_mask);
+  sigaction(SIGRTMIN, &wake, &old);
+  int rc;
+  {
+    Loop loop(se, max_threads < 1 ? 1 : max_threads);
+    rc = loop.Run();
+  }
+  sigaction(SIGRTMIN, &old, nullptr);
+  return rc;
 }
 
 }  // namespace volmgr::files

@@ -66,7 +66,8 @@ class StopSignalsBlocked {
 // (libfuse's SIGHUP/SIGINT/SIGTERM handlers call it; those signals are
 // blocked in the loop's threads, so they reach the calling thread, which
 // waits here). Then it ends the threads, joins them, and resets the
-// session's exit flag as fuse_session_loop_mt() does.
+// session's exit flag as fuse_session_loop_mt() does. While it runs it
+// owns SIGRTMIN (a no-op handler, used to interrupt the reading thread).
 // Returns 0, or the negative errno with which reading the device failed.
 // REQUIRES: max_threads >= 1; the session is mounted.
 int ServeLeaderFollowers(fuse_session* se, unsigned max_threads);
