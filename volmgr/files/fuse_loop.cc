@@ -16,6 +16,21 @@
 
 namespace volmgr::files {
 
+namespace {
+
+// READ and WRITE: bounded from kHandOffIoBytes on (both bodies start with
+// fh, offset, size).
+template <typename In>
+RequestCost IoCost(std::span<const uint8_t> body) {
+  In in;
+  if (body.size() < sizeof in) return RequestCost::kQuick;
+  std::memcpy(&in, body.data(), sizeof in);
+  return in.size >= kHandOffIoBytes ? RequestCost::kBounded
+                                    : RequestCost::kQuick;
+}
+
+}  // namespace
+
 RequestCost ClassifyRequest(std::span<const uint8_t> header, bool spliced) {
   // libfuse splices only WRITEs larger than a page into a pipe.
   if (spliced) return RequestCost::kBounded;
@@ -24,20 +39,10 @@ RequestCost ClassifyRequest(std::span<const uint8_t> header, bool spliced) {
   std::memcpy(&in, header.data(), sizeof in);
   const auto body = header.subspan(sizeof in);
   switch (in.opcode) {
-    case FUSE_READ: {
-      fuse_read_in r;
-      if (body.size() < sizeof r) return RequestCost::kQuick;
-      std::memcpy(&r, body.data(), sizeof r);
-      return r.size >= kHandOffIoBytes ? RequestCost::kBounded
-                                       : RequestCost::kQuick;
-    }
-    case FUSE_WRITE: {
-      fuse_write_in w;
-      if (body.size() < sizeof w) return RequestCost::kQuick;
-      std::memcpy(&w, body.data(), sizeof w);
-      return w.size >= kHandOffIoBytes ? RequestCost::kBounded
-                                       : RequestCost::kQuick;
-    }
+    case FUSE_READ:
+      return IoCost<fuse_read_in>(body);
+    case FUSE_WRITE:
+      return IoCost<fuse_write_in>(body);
     case FUSE_READDIR:
     case FUSE_READDIRPLUS:
     case FUSE_COPY_FILE_RANGE:
@@ -119,7 +124,7 @@ class Loop {
     // (fuse_session_exit() from a signal handler). libfuse's loop cancels
     // such a thread; unwinding a cancelled thread through our C++ frames
     // aborted the process (the binary carries its own libgcc unwinder), so
-    // the read is interrupted instead: kWakeSignal has a handler without
+    // the read is interrupted instead: WakeSignal() has a handler without
     // SA_RESTART, read(2) fails with EINTR and the leader sees done_. The
     // signal is sent again until the leader is out of the read, in case it
     // arrived just before the read began.
