@@ -5,10 +5,10 @@
 // with OPENSSL_cleanse when the secret goes. Secrets of up to 512 bytes
 // (keys, PINs, passphrases) share such pages through a pool of slots
 // (volmgr/base/internal/secret_pool.h); larger ones get their own mapping,
-// unmapped when they go. The type is
-// move-only, compares in constant time, and has no stream operator or
-// formatter. The raw bytes are reached only through Reveal() /
-// RevealMutable(), so every place that touches key material is greppable.
+// unmapped when they go. The type is move-only, compares in constant time,
+// and has no stream operator or formatter. The raw bytes are reached only
+// through Reveal() / RevealMutable(), so every place that touches key material
+// is greppable.
 //
 // Thread-safety: like std::vector: const methods may run concurrently.
 #ifndef VOLMGR_BASE_SECRET_BYTES_H_
