@@ -4,7 +4,7 @@
 # (flipped byte, truncation at a chunk boundary, a key record moved between
 # files), crypto-shred of a file whose ciphertext copies survive.
 source "$(dirname "$0")/lib.sh"
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 missing"; exit 77; }
+require_tools sqlite3 xxd
 
 S=$WORK/store
 printf 'files test passphrase\n' >"$WORK/pass"

@@ -2,18 +2,11 @@
 #   files_init STORE            a store with passphrase $WORK/pass
 #   files_mount STORE MNT       mount it (daemon; log in $WORK/mount.log)
 #   files_umount MNT            unmount and wait for the daemon to leave
-# Skips (77) when FUSE cannot be used here.
+# Skips (77) when FUSE cannot be used here (no /dev/fuse: .ci/install cannot
+# provide it); fails when a tool is missing.
 
-for tool in fusermount3 python3; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "SKIP [$TEST_NAME]: $tool is not installed"
-    exit $SKIP
-  fi
-done
-if [[ ! -c /dev/fuse ]]; then
-  echo "SKIP [$TEST_NAME]: no /dev/fuse"
-  exit $SKIP
-fi
+require_tools fusermount3 python3 fuser mountpoint
+[[ -c /dev/fuse ]] || skip "no /dev/fuse"
 
 printf 'files test passphrase\n' >"$WORK/pass"
 
@@ -39,7 +32,16 @@ files_umount() {
   fail "$1 still mounted"
 }
 
-# daemon_pid STORE: the pid of the mount serving STORE (holds STORE/.lock).
+# daemon_pid STORE: the pid of the mount serving STORE (holds STORE/.lock);
+# fails, saying why, when none does or fuser cannot tell.
 daemon_pid() {
-  fuser "$1/.lock" 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1
+  require_tools fuser
+  local out rc=0 pid
+  # fuser prints the pids on stdout, the file name and access letters on
+  # stderr; exit 1 means no process uses the file.
+  out=$(fuser "$1/.lock" 2>"$WORK/.fuser.err") || rc=$?
+  ((rc <= 1)) || fail "daemon_pid: fuser $1/.lock exited $rc: $(cat "$WORK/.fuser.err")"
+  pid=$(tr -s ' \t' '\n\n' <<<"$out" | grep -E '^[0-9]+$' | head -1 || true)
+  [[ -n $pid ]] || fail "daemon_pid: no process holds $1/.lock (is the mount running?)"
+  echo "$pid"
 }

@@ -112,12 +112,11 @@ mv "$M/$LONG" "$M/short" && [[ $(cat "$M/short") == long ]] ||
 step "6: permissions (default_permissions), chmod, statfs"
 echo secret >"$M/private" && chmod 600 "$M/private"
 [[ $(stat -c %a "$M/private") == 600 ]] || fail "chmod"
-if command -v setpriv >/dev/null; then
-  chmod 755 "$M"
-  if setpriv --reuid 65534 --regid 65534 --clear-groups cat "$M/private" \
-    >/dev/null 2>&1; then
-    fail "another user read a 0600 file"
-  fi
+require_tools setpriv
+chmod 755 "$M"
+if setpriv --reuid 65534 --regid 65534 --clear-groups cat "$M/private" \
+  >/dev/null 2>&1; then
+  fail "another user read a 0600 file"
 fi
 df "$M" >/dev/null || fail "statfs"
 

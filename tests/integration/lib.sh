@@ -17,6 +17,11 @@
 #                         record / compare the header area (sha256 of the
 #                         first 16 MiB) and `cryptsetup luksDump`
 #   finish                print the summary; call last
+#   require_tools CMD...  fail (not skip) unless every CMD is installed
+#   skip REASON           exit 77, for what .ci/install cannot provide
+#
+# A command that fails outside these helpers ends the script (set -e) with a
+# FAIL line naming the command, its exit code and the line (ERR trap).
 #
 # Every volmgr call runs under `setsid -w` with stdin from /dev/null, so
 # there is never a controlling terminal: a forgotten credential fails with
@@ -24,7 +29,11 @@
 
 # Variables here are used by the sourcing scripts.
 # shellcheck disable=SC2034
-set -euo pipefail
+set -Eeuo pipefail
+# A command that fails under set -e ends the script: say which one and where,
+# so a failing helper (`x=$(helper)`) never ends a test silently. Not while
+# set -e is off (inside run).
+trap 'rc_=$?; [[ $- != *e* ]] || echo "FAIL [${TEST_NAME:-$0}] step ${STEP:-(setup)}: \"$BASH_COMMAND\" exited $rc_ at ${BASH_SOURCE[0]##*/}:$LINENO$( ((BASH_SUBSHELL)) && echo " (in a subshell)"); set -e ends the test here" >&2' ERR
 
 if [[ $# -lt 1 || ! -x $1 ]]; then
   echo "usage: $0 PATH_TO_VOLMGR" >&2
@@ -33,13 +42,31 @@ fi
 VOLMGR=$(realpath "$1")
 TEST_NAME=$(basename "$0" .sh)
 SKIP=77  # CTest SKIP_RETURN_CODE
+TOOLS_LIST=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools.list
 
-for tool in cryptsetup jq setsid sha256sum dd truncate; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "SKIP [$TEST_NAME]: $tool is not installed"
-    exit $SKIP
-  fi
-done
+# require_tools CMD...: every CMD is installed, else the test FAILS naming it
+# and its package: .ci/install provides each tool the tests call (listed in
+# tests/tools.list, checked by tests/tools_check.sh), so a missing one is a
+# broken set-up, never a reason to skip.
+require_tools() {
+  local t pkg
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 && continue
+    pkg=$(awk -v t="$t" '$1 == t { print $2; exit }' "$TOOLS_LIST" 2>/dev/null || true)
+    echo "FAIL [$TEST_NAME] (setup): '$t' is not installed; .ci/install provides it" \
+      "(Debian package ${pkg:-not in tests/tools.list}): run ./.ci/install as root" >&2
+    exit 1
+  done
+}
+
+# skip REASON: exit 77 (CTest: skipped). Only for what .ci/install cannot
+# provide (no /dev/fuse in this container, not root), never for a tool.
+skip() {
+  echo "SKIP [$TEST_NAME]: $*"
+  exit $SKIP
+}
+
+require_tools cryptsetup jq setsid sha256sum dd truncate
 
 WORK=$(mktemp -d "/tmp/volmgr-${TEST_NAME}.XXXXXX")
 export VOLMGR_LOCK_DIR=$WORK/locks

@@ -17,14 +17,13 @@
 # shellcheck source=tests/integration/recover_lib.sh
 source "$(dirname "$(realpath "$0")")/recover_lib.sh"
 
-for tool in softhsm2-util pkcs11-tool openssl cmp; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "SKIP [$TEST_NAME]: no $tool"; exit "$SKIP"; }
-done
+require_tools softhsm2-util pkcs11-tool openssl cmp
 MODULE=
 for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
   [[ -r $m ]] && MODULE=$m && break
 done
-[[ -n $MODULE ]] || { echo "SKIP [$TEST_NAME]: no libsofthsm2.so"; exit "$SKIP"; }
+[[ -n $MODULE ]] ||
+  fail "no libsofthsm2.so: .ci/install provides it (package softhsm2): run ./.ci/install as root"
 
 # ---- SoftHSM2: three tokens (two customer HSMs, the operator's) -----------
 export SOFTHSM2_CONF=$WORK/softhsm2.conf

@@ -16,10 +16,8 @@
 source "$(dirname "$(realpath "$0")")/recover_lib.sh"
 
 TARBALL=${VOLMGR_VM_CACHE:-/var/cache/volmgr-vm}/bitlk-images.tar.xz
-if [[ ! -s $TARBALL ]]; then
-  echo "SKIP [$TEST_NAME]: $TARBALL is missing (run .ci/install)"
-  exit $SKIP
-fi
+[[ -s $TARBALL ]] ||
+  fail "$TARBALL is missing: .ci/install fetches it: run ./.ci/install as root"
 [[ $(sha256sum "$TARBALL" | cut -d' ' -f1) == \
   cd5cacb825ac339f450000c8c45b26ee7d2747afd85432b3c1ea5c7da314963e ]] ||
   fail "$TARBALL is not cryptsetup 2.6.1's bitlk-images.tar.xz"

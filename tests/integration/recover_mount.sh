@@ -13,12 +13,9 @@
 # shellcheck source=tests/integration/recover_lib.sh
 source "$(dirname "$(realpath "$0")")/recover_lib.sh"
 
-for tool in fusermount3 mkfs.ext4 e2fsck debugfs findmnt; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "SKIP [$TEST_NAME]: no $tool"; exit $SKIP; }
-done
+require_tools fusermount3 mkfs.ext4 e2fsck debugfs findmnt pgrep
 if [[ ! -c /dev/fuse ]] || ! (exec 3<>/dev/fuse) 2>/dev/null; then
-  echo "SKIP [$TEST_NAME]: /dev/fuse is not usable here"
-  exit $SKIP
+  skip "/dev/fuse is not usable here"
 fi
 
 mkdir mnt

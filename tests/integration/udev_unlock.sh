@@ -110,20 +110,19 @@ has "not a volmgr volume; left alone"
 
 # ---------------------------------------------------------------------------
 step "7: the unit verifies, the scripts parse"
-if command -v systemd-analyze >/dev/null; then
-  mkdir -p units
-  sed "s|/bin/volmgr|$VOLMGR|g" "$BUILD_UDEV/guest/volmgr-unlock@.service" \
-    >"units/volmgr-unlock@.service"
-  # An instance. The rule asks for volmgr-unlock@<major>:<minor>.service, but
-  # systemd-analyze 252 cannot verify a *file* whose name holds a ':'
-  # ("Couldn't process aliases"), so the instance here is "vda".
-  cp "units/volmgr-unlock@.service" "units/volmgr-unlock@vda.service"
-  run systemd-analyze verify --man=no "units/volmgr-unlock@vda.service"
-  [[ $LAST_RC -eq 0 ]] || fail "systemd-analyze verify: exit $LAST_RC: $(err)"
-  # Unknown keys, bad values, missing executables are warnings naming the file.
-  if grep -q 'volmgr-unlock@vda.service' "$WORK/.stderr"; then
-    fail "systemd-analyze verify: $(err)"
-  fi
+require_tools systemd-analyze
+mkdir -p units
+sed "s|/bin/volmgr|$VOLMGR|g" "$BUILD_UDEV/guest/volmgr-unlock@.service" \
+  >"units/volmgr-unlock@.service"
+# An instance. The rule asks for volmgr-unlock@<major>:<minor>.service, but
+# systemd-analyze 252 cannot verify a *file* whose name holds a ':'
+# ("Couldn't process aliases"), so the instance here is "vda".
+cp "units/volmgr-unlock@.service" "units/volmgr-unlock@vda.service"
+run systemd-analyze verify --man=no "units/volmgr-unlock@vda.service"
+[[ $LAST_RC -eq 0 ]] || fail "systemd-analyze verify: exit $LAST_RC: $(err)"
+# Unknown keys, bad values, missing executables are warnings naming the file.
+if grep -q 'volmgr-unlock@vda.service' "$WORK/.stderr"; then
+  fail "systemd-analyze verify: $(err)"
 fi
 for f in "$BUILD_UDEV/volmgr-udev" "$BUILD_UDEV/initramfs-tools/hooks/volmgr" \
   "$BUILD_UDEV/initramfs-tools/scripts/local-top/volmgr" \
