@@ -33,7 +33,14 @@ set -Eeuo pipefail
 # A command that fails under set -e ends the script: say which one and where,
 # so a failing helper (`x=$(helper)`) never ends a test silently. Not while
 # set -e is off (inside run).
-trap 'rc_=$?; [[ $- != *e* ]] || echo "FAIL [${TEST_NAME:-$0}] step ${STEP:-(setup)}: \"$BASH_COMMAND\" exited $rc_ at ${BASH_SOURCE[0]##*/}:$LINENO$( ((BASH_SUBSHELL)) && echo " (in a subshell)"); set -e ends the test here" >&2' ERR
+on_err_() {
+  [[ $- == *e* ]] || return 0
+  local in=
+  (($4 == 0)) || in=" (in a subshell)"
+  echo "FAIL [${TEST_NAME:-$0}] step ${STEP:-(setup)}: \"$3\" exited $1 at $2$in;" \
+    "set -e ends the test here" >&2
+}
+trap 'on_err_ $? "${BASH_SOURCE[0]##*/}:$LINENO" "$BASH_COMMAND" "$BASH_SUBSHELL"' ERR
 
 if [[ $# -lt 1 || ! -x $1 ]]; then
   echo "usage: $0 PATH_TO_VOLMGR" >&2
