@@ -34,7 +34,7 @@ INSTALL=${VOLMGR_CI_INSTALL:-$SRC/.ci/install}
 NOT_COMMANDS=(
   as clear dir file free groups id init install join kvm last link login make man
   more passwd pc reset script service sg shred size ss statfs sum systemd view w wall
-  who write yes idle reboot
+  who write yes idle reboot which
   mkfs fsck  # in step names and messages; the scripts run mkfs.ext4, e2fsck
 )
 
@@ -210,7 +210,8 @@ words() { awk '{ loc = $1; $1 = ""; n = split($0, w, /[^A-Za-z0-9_.+-]+/)
                  for (i = 1; i <= n; i++) if (w[i] ~ /^[A-Za-z_][A-Za-z0-9_.+-]*$/) print w[i], loc }'; }
 # Names given to require_tools / command -v / for tool in: candidates even if absent.
 declared() {
-  grep -hoE '(require_tools|command -v|for tool in)[[:space:]]+[^;|&)]*' "$@" 2>/dev/null |
+  shell_text "$@" | sed 's/^[^ ]* //' |
+    grep -oE '(require_tools|command -v|for tool in)[[:space:]]+[^;|&)]*' |
     sed -E 's/^(require_tools|command -v|for tool in)//; s/>.*//' | tr -s ' \t' '\n\n' |
     grep -E '^[A-Za-z_][A-Za-z0-9_.+-]*$' | grep -vE '^(do|then)$' || true
 }
