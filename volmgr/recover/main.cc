@@ -726,11 +726,29 @@ int Run(int argc, char** argv) {
     result = [&]() -> Status {
       DisableHeaderAutoRepair();  // read-only: never repair
       VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      // "opens the volume" only when the credential is right AND
+      // libcryptsetup would activate the volume; a right credential for a
+      // volume it will not activate is "correct", and the exit code 12.
       std::string credential = "not checked";
+      Status verdict;
       if (bd_creds.given()) {
-        VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bd_creds.Read(device));
-        VOLMGR_RETURN_IF_ERROR(CheckBitlockerCredential(device, secret));
-        credential = "opens the volume";
+        if (info.clear_key_only()) {
+          credential = "not usable (clear key only)";
+          verdict = NotActivatableError(device, info);
+        } else {
+          VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bd_creds.Read(device));
+          VOLMGR_RETURN_IF_ERROR(CheckBitlockerCredential(device, secret));
+          if (info.activatable) {
+            credential = "opens the volume";
+          } else {
+            credential = "correct";
+            verdict = NotActivatableError(device, info);
+          }
+        }
+      }
+      std::string protectors;
+      for (const auto& p : info.protectors) {
+        protectors += (protectors.empty() ? "" : ", ") + p;
       }
       if (bd_json) {
         std::cout << Json{{"device", device},
@@ -739,19 +757,29 @@ int Run(int argc, char** argv) {
                           {"cipher", info.cipher},
                           {"volume_key_bits", info.volume_key_bits},
                           {"device_bytes", info.device_bytes},
+                          {"protectors", info.protectors},
+                          {"activatable", info.activatable},
+                          {"activation_problem",
+                           info.activation_problem.empty()
+                               ? Json(nullptr)
+                               : Json(info.activation_problem)},
                           {"credential", credential}}
                          .dump(2)
                   << std::endl;
-        return Status::Ok();
+        return verdict;
       }
       std::printf(
           "BitLocker volume %s\n  GUID:        %s\n  Cipher:      %s, "
-          "%d-bit key\n  Size:        %llu bytes\n  Credential:  %s\n",
+          "%d-bit key\n  Size:        %llu bytes\n  Protectors:  %s\n"
+          "  Activation:  %s%s\n  Credential:  %s\n",
           device.c_str(), info.guid.c_str(), info.cipher.c_str(),
           info.volume_key_bits,
           static_cast<unsigned long long>(info.device_bytes),
+          protectors.empty() ? "none" : protectors.c_str(),
+          info.activatable ? "possible" : "not possible: libcryptsetup says ",
+          info.activatable ? "" : info.activation_problem.c_str(),
           credential.c_str());
-      return Status::Ok();
+      return verdict;
     }();
   });
   auto* bo = app.add_subcommand(
@@ -770,6 +798,12 @@ int Run(int argc, char** argv) {
              "  volmgr-recover bitlk-close win\n");
   bo->callback([&] {
     result = [&]() -> Status {
+      // Before a credential is asked for: none helps a volume libcryptsetup
+      // will not activate, and a clear-key-only one has none to give.
+      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      if (!info.activatable || info.clear_key_only()) {
+        return NotActivatableError(device, info);
+      }
       VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bo_creds.Read(device));
       VOLMGR_RETURN_IF_ERROR(OpenBitlocker(device, bo_name, secret));
       std::printf("Opened BitLocker volume %s read-only as /dev/mapper/%s.\n",
