@@ -24,7 +24,8 @@ TARBALL=${VOLMGR_VM_CACHE:-/var/cache/volmgr-vm}/bitlk-images.tar.xz
 expect 0 tar -xJf "$TARBALL" bitlk-images/images.conf \
   bitlk-images/bitlk-aes-xts-128.img bitlk-images/bitlk-aes-cbc-256.img \
   bitlk-images/bitlk-aes-xts-128-startup-key.img \
-  bitlk-images/4381F759-C4F8-4DE0-BB61-FC33A831BDA5.BEK
+  bitlk-images/4381F759-C4F8-4DE0-BB61-FC33A831BDA5.BEK \
+  bitlk-images/bitlk-aes-xts-128-eow.img bitlk-images/bitlk-clearkey-aes-cbc-128.img
 B=bitlk-images
 # conf IMAGE KEY: a value from images.conf.
 conf() { sed -n "/^\[$1\]/,/^\[/p" $B/images.conf | sed -n "s/^$2=//p" | head -1; }
@@ -83,5 +84,71 @@ else
 fi
 expect_vr 0 bitlk-open --help
 has "TPM, TPM+PIN"
+
+
+# Issue 17, item 17: volumes libcryptsetup (and so stock cryptsetup) will not
+# activate. The credential is right, so bitlk-dump must not say it "opens the
+# volume" and bitlk-open must not blame TPM / smart-card protectors and ask
+# for the recovery password that was just given.
+step "7: encrypt-on-write image: the credential is right, the volume cannot be activated (12)"
+EOW=$B/bitlk-aes-xts-128-eow.img
+printf '%s' "$(conf bitlk-aes-xts-128-eow RP)" >rp-eow
+for cred in pw rp-eow; do
+  expect_vr 12 bitlk-dump $EOW --key-file $cred
+  has "cannot be activated"
+  has "encrypt-on-write"
+  lacks "opens the volume"
+done
+expect_vr 12 bitlk-dump $EOW --key-file pw --json
+out | jq -e '.credential == "correct" and .activatable == false
+  and (.activation_problem | test("encrypt-on-write"))' >/dev/null || fail "$(out)"
+expect_vr 12 bitlk-open $EOW win --key-file rp-eow
+has "cannot be activated"
+has "encrypt-on-write"
+lacks "TPM"
+lacks "smart card"
+lacks "use the recovery password"
+# Without a credential bitlk-dump still says so, and exits 0 (it only describes).
+expect_vr 0 bitlk-dump $EOW --json
+out | jq -e '.activatable == false and .credential == "not checked"' >/dev/null || fail "$(out)"
+# A wrong credential is still a wrong credential.
+expect_vr 6 bitlk-dump $EOW --key-file bad
+
+step "8: partly encrypted (state not normal): the same answer"
+cp $B/bitlk-aes-xts-128.img part.img
+FVE=$(cryptsetup bitlkDump part.img | awk '/FVE metadata area/{getline; print $2; exit}')
+[[ -n $FVE ]] || fail "no FVE metadata offset in bitlkDump"
+printf '\x02\x00' | dd of=part.img bs=1 seek=$((FVE + 12)) conv=notrunc status=none  # curr_state
+expect 1 cryptsetup open --test-passphrase --type bitlk part.img --key-file pw
+has "unsupported state"
+expect_vr 12 bitlk-dump part.img --key-file pw
+has "cannot be activated"
+lacks "opens the volume"
+expect_vr 12 bitlk-open part.img win --key-file pw
+has "cannot be activated"
+lacks "TPM"
+
+step "9: clear key only (protection suspended): its own message, no credential asked for"
+cp $B/bitlk-clearkey-aes-cbc-128.img ck.img
+# Turn its password and recovery-password VMK entries (type 0x0002) into an
+# entry type libcryptsetup skips, leaving only the clear-key VMK.
+for off in 35213492 35213716; do   # entry start + 2: the type field
+  printf '\x0e\x00' | dd of=ck.img bs=1 seek=$off conv=notrunc status=none
+done
+cryptsetup bitlkDump ck.img | grep -c "Protection:" | grep -qx 1 || fail "crafting ck.img failed"
+expect_vr 0 bitlk-dump ck.img --json
+out | jq -e '.protectors == ["clear key"] and .activatable == false' >/dev/null || fail "$(out)"
+expect_vr 12 bitlk-open ck.img win
+has "clear key"
+lacks "--key-file"
+lacks "use the recovery password"
+expect_vr 12 bitlk-open ck.img win --key-file rp
+has "clear key"
+expect_vr 12 bitlk-dump ck.img --key-file pw
+has "clear key"
+lacks "opens the volume"
+# The original clear-key image also has a password: right, but not activatable.
+expect_vr 12 bitlk-dump $B/bitlk-clearkey-aes-cbc-128.img --key-file pw
+has "cannot be activated"
 
 finish

@@ -5,8 +5,11 @@
 #include <openssl/crypto.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace volmgr::recover {
@@ -16,6 +19,91 @@ struct CryptFree {
   void operator()(crypt_device* cd) const { crypt_free(cd); }
 };
 using CryptHandle = std::unique_ptr<crypt_device, CryptFree>;
+
+// libcryptsetup's log of one handle, captured instead of printed: its
+// error lines (the reason an activation is refused) and its normal output
+// (crypt_dump). Installed for the handle's lifetime.
+struct LogCapture {
+  std::string errors;
+  std::string normal;
+  static void Callback(int level, const char* msg, void* usr) {
+    auto* self = static_cast<LogCapture*>(usr);
+    if (msg == nullptr) return;
+    if (level == CRYPT_LOG_ERROR) {
+      self->errors += msg;
+    } else if (level == CRYPT_LOG_NORMAL) {
+      self->normal += msg;
+    }
+  }
+  void Attach(crypt_device* cd) { crypt_set_log_callback(cd, Callback, this); }
+  // The last error line, without its newline.
+  std::string LastError() const {
+    std::string e = errors;
+    while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+    const size_t nl = e.rfind('\n');
+    return nl == std::string::npos ? e : e.substr(nl + 1);
+  }
+};
+
+// The VMK protections crypt_dump lists ("\tProtection: \tVMK protected
+// with passphrase"), in our words. Only the fixed strings of libcryptsetup
+// 2.6 lib/bitlk/bitlk.c get_vmk_protection_string() are recognised.
+std::vector<std::string> ProtectorsFromDump(const std::string& dump) {
+  static const std::pair<const char*, const char*> kNames[] = {
+      {"VMK protected with clear key", "clear key"},
+      {"VMK protected with TPM and PIN", "TPM+PIN"},
+      {"VMK protected with TPM", "TPM"},
+      {"VMK protected with startup key", "startup key"},
+      {"VMK protected with recovery passphrase", "recovery password"},
+      {"VMK protected with passphrase", "password"},
+      {"VMK protected with smart card", "smart card"},
+      {"VMK with unknown protection", "unknown"},
+  };
+  std::vector<std::string> out;
+  const std::string tag = "\tProtection: \t";
+  size_t pos = 0;
+  while ((pos = dump.find(tag, pos)) != std::string::npos) {
+    pos += tag.size();
+    const size_t end = dump.find('\n', pos);
+    const std::string v = dump.substr(
+        pos, end == std::string::npos ? std::string::npos : end - pos);
+    for (const auto& [text, name] : kNames) {
+      if (v == text) {
+        out.push_back(name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out.empty() ? "none" : out;
+}
+
+bool Has(const std::vector<std::string>& v, const char* what) {
+  return std::find(v.begin(), v.end(), what) != v.end();
+}
+
+// The answer to ENOTSUP from a credential check: only protectors
+// libcryptsetup cannot use were tried.
+Status UnusableProtectorsError(const std::string& device,
+                               const std::vector<std::string>& protectors) {
+  std::string advice =
+      Has(protectors, "recovery password")
+          ? "give its recovery password (Windows: `manage-bde -protectors "
+            "-get C:`)"
+          : "it has no recovery password: add one in Windows (`manage-bde "
+            "-protectors -add C: -RecoveryPassword`)";
+  return UnsupportedError(
+      "libcryptsetup cannot unlock the BitLocker volume " + device +
+      " with that credential: its protectors are " + Join(protectors) +
+      ", and TPM, TPM+PIN, smart card and clear-key protectors cannot be "
+      "used here; " +
+      advice);
+}
 
 StatusOr<CryptHandle> LoadBitlk(const std::string& device) {
   if (access(device.c_str(), R_OK) != 0) {
@@ -35,7 +123,8 @@ StatusOr<CryptHandle> LoadBitlk(const std::string& device) {
 }
 
 // libcryptsetup's answers to a credential, as a Status.
-Status CredentialError(int rc, const std::string& device, const char* what) {
+Status CredentialError(int rc, const std::string& device, const char* what,
+                       const std::vector<std::string>& protectors) {
   // libcryptsetup 2.6 answers -EPERM for a wrong password but -EINVAL for a
   // well-formed recovery password that opens no VMK (seen with another
   // volume's recovery password): both mean "wrong credential" here, as the
@@ -46,12 +135,7 @@ Status CredentialError(int rc, const std::string& device, const char* what) {
         "BitLocker volume " +
         device);
   }
-  if (rc == -ENOTSUP) {
-    return UnsupportedError(
-        "libcryptsetup cannot unlock this BitLocker volume with that "
-        "credential (TPM, smart card and network unlock protectors are not "
-        "supported; use the recovery password)");
-  }
+  if (rc == -ENOTSUP) return UnusableProtectorsError(device, protectors);
   return ErrnoToStatus(-rc, std::string(what) + " " + device);
 }
 
@@ -61,7 +145,24 @@ bool IsBitlocker(const std::string& device) { return LoadBitlk(device).ok(); }
 
 StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device) {
   VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
+  LogCapture log;
+  log.Attach(cd.get());
   BitlockerInfo info;
+  if (crypt_dump(cd.get()) == 0)
+    info.protectors = ProtectorsFromDump(log.normal);
+  // libcryptsetup checks whether it would activate the volume at all
+  // (lib/bitlk/bitlk.c _activate_check: state, encryption type, clear key)
+  // before it tries the passphrase; a test activation without a mapping
+  // asks exactly that. An empty passphrase opens nothing, so any other
+  // answer (-EPERM) means: activatable with the right credential.
+  log.errors.clear();
+  const char empty[1] = {0};
+  const int rc = crypt_activate_by_passphrase(cd.get(), nullptr, CRYPT_ANY_SLOT,
+                                              empty, 0, 0);
+  if (rc == -ENOTSUP && !log.errors.empty()) {
+    info.activatable = false;
+    info.activation_problem = log.LastError();
+  }
   if (const char* u = crypt_get_uuid(cd.get())) info.guid = u;
   const char* c = crypt_get_cipher(cd.get());
   const char* m = crypt_get_cipher_mode(cd.get());
@@ -76,9 +177,39 @@ StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device) {
   return info;
 }
 
+Status NotActivatableError(const std::string& device,
+                           const BitlockerInfo& info) {
+  const std::string stock = info.activation_problem.empty()
+                                ? ""
+                                : "; stock cryptsetup refuses it too: \"" +
+                                      info.activation_problem + "\"";
+  if (info.clear_key_only()) {
+    return UnsupportedError(
+        "the BitLocker volume " + device +
+        " is protected only by a clear key (BitLocker protection is "
+        "suspended, or Windows is decrypting it): there is no password, "
+        "recovery password or startup key to give, and libcryptsetup "
+        "cannot activate such a volume" +
+        stock +
+        ". In Windows, resume the protection (`manage-bde -protectors "
+        "-enable X:`) or let the decryption finish (`manage-bde -status`)");
+  }
+  return UnsupportedError(
+      "the BitLocker volume " + device +
+      " cannot be activated: it is not a fully encrypted volume "
+      "(encrypt-on-write, or encryption or decryption in progress), and "
+      "libcryptsetup activates only fully encrypted ones" +
+      stock +
+      ". In Windows, let the conversion finish (`manage-bde -status`); an "
+      "encrypt-on-write (used space only) volume must be encrypted in full "
+      "before Linux can read it");
+}
+
 Status CheckBitlockerCredential(const std::string& device,
                                 const SecretBytes& credential) {
   VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
+  LogCapture log;
+  log.Attach(cd.get());
   const int size = crypt_get_volume_key_size(cd.get());
   if (size <= 0) return InternalError("BitLocker volume key size unknown");
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek,
@@ -89,12 +220,22 @@ Status CheckBitlockerCredential(const std::string& device,
       crypt_volume_key_get(cd.get(), CRYPT_ANY_SLOT,
                            reinterpret_cast<char*>(fvek.RevealMutable().data()),
                            &len, pass.data(), pass.size());
-  if (rc < 0) return CredentialError(rc, device, "unlocking");
+  if (rc < 0) {
+    if (rc != -ENOTSUP) return CredentialError(rc, device, "unlocking", {});
+    VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+    return CredentialError(rc, device, "unlocking", info.protectors);
+  }
   return Status::Ok();
 }
 
 Status OpenBitlocker(const std::string& device, const std::string& name,
                      const SecretBytes& credential) {
+  // Before device-mapper is even needed: a volume libcryptsetup will not
+  // activate gets that answer, not a guess about protectors.
+  VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+  if (!info.activatable || info.clear_key_only()) {
+    return NotActivatableError(device, info);
+  }
   // The node can exist while the kernel lacks the driver (ENODEV on open).
   const int ctl = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
   if (ctl >= 0) close(ctl);
@@ -105,6 +246,8 @@ Status OpenBitlocker(const std::string& device, const std::string& name,
         "bitlk-dump --key-file` still checks the credential offline");
   }
   VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
+  LogCapture log;
+  log.Attach(cd.get());
   auto pass = credential.RevealAsString();
   int rc = crypt_activate_by_passphrase(cd.get(), name.c_str(), CRYPT_ANY_SLOT,
                                         pass.data(), pass.size(),
@@ -117,7 +260,15 @@ Status OpenBitlocker(const std::string& device, const std::string& name,
                             std::string(rc == -ENOENT ? "ENOENT" : "ENODEV") +
                             ") to map " + device);
   }
-  if (rc < 0) return CredentialError(rc, device, "activating");
+  if (rc < 0) {
+    Status st = CredentialError(rc, device, "activating", info.protectors);
+    if (log.LastError().empty() || st.code() == StatusCode::kAuthFailed) {
+      return st;
+    }
+    return Status(st.code(),
+                  st.message() + " (libcryptsetup: " + log.LastError() + ")",
+                  st.foreign());
+  }
   return Status::Ok();
 }
 

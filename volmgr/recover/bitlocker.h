@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/status.h"
@@ -31,23 +32,49 @@ struct BitlockerInfo {
   std::string cipher;       // e.g. "aes-xts-plain64", "aes-cbc-eboiv"
   int volume_key_bits = 0;  // FVEK size
   uint64_t device_bytes = 0;
+  // The VMK protectors, as libcryptsetup's dump names them: "password",
+  // "recovery password", "startup key", "TPM", "TPM+PIN", "smart card",
+  // "clear key", "unknown".
+  std::vector<std::string> protectors;
+  // Whether libcryptsetup (so stock cryptsetup too) would activate the
+  // volume at all, whatever the credential: not when Windows has not
+  // finished encrypting it (encrypt-on-write, a state other than "normal")
+  // or when it holds a clear key (partly decrypted, protection suspended).
+  // Then `activation_problem` is libcryptsetup's own sentence.
+  bool activatable = true;
+  std::string activation_problem;
+  // Only a clear key protects the VMK: there is no credential to ask for.
+  bool clear_key_only() const {
+    return protectors.size() == 1 && protectors[0] == "clear key";
+  }
 };
 
 // True if `device` holds a BitLocker volume libcryptsetup can parse.
 bool IsBitlocker(const std::string& device);
 
-// kFailedPrecondition if `device` is not a BitLocker volume.
+// kFailedPrecondition if `device` is not a BitLocker volume. Reads only;
+// the activation check is libcryptsetup's own (a test activation with no
+// mapping and an empty passphrase, as `cryptsetup open --test-passphrase`).
 StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device);
+
+// Why `info`'s volume cannot be activated, as a kUnsupported Status that
+// says what stock cryptsetup says and what to do in Windows.
+// REQUIRES: !info.activatable or info.clear_key_only().
+Status NotActivatableError(const std::string& device,
+                           const BitlockerInfo& info);
 
 // Proves a credential offline (no device-mapper): decrypts the VMK and the
 // FVEK with it, then wipes them. kAuthFailed when it opens nothing;
-// kUnsupported for a volume libcryptsetup cannot unlock (e.g. TPM only).
+// kUnsupported for a volume libcryptsetup cannot unlock with it (only
+// protectors it cannot use). Says nothing about activation: see
+// BitlockerInfo::activatable.
 Status CheckBitlockerCredential(const std::string& device,
                                 const SecretBytes& credential);
 
 // Creates a read-only mapping /dev/mapper/`name`. kAuthFailed for a wrong
-// credential; kUnavailable when device-mapper or dm-crypt is missing;
-// kAlreadyExists when `name` is taken.
+// credential; kUnsupported for a volume libcryptsetup cannot activate
+// (NotActivatableError); kUnavailable when device-mapper or dm-crypt is
+// missing; kAlreadyExists when `name` is taken.
 Status OpenBitlocker(const std::string& device, const std::string& name,
                      const SecretBytes& credential);
 

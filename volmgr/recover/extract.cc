@@ -7,10 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "dmtarget/sector_transform.h"
 
@@ -79,6 +77,29 @@ std::string StatePath(const std::string& output) {
   return output + std::string(kStateSuffix);
 }
 
+// The state file and its temporary sit beside the output, maybe in a
+// directory others can write: a symbolic link planted at either name would
+// make root write (or read) whatever it points to. Never follow one.
+Status RefuseLink(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoToStatus(errno, "checking " + path);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return FailedPreconditionError(
+        path +
+        " is a symbolic link; volmgr-recover never follows a link at its "
+        "state file (someone else may have planted it): remove it and run "
+        "again");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return FailedPreconditionError(
+        path + " exists and is not a regular file: remove it and run again");
+  }
+  return Status::Ok();
+}
+
 Status SaveState(const std::string& output, const ResumeState& s) {
   Json bad = Json::array();
   for (const auto& r : s.unreadable) bad.push_back({r.begin, r.end});
@@ -92,8 +113,25 @@ Status SaveState(const std::string& output, const ResumeState& s) {
   const std::string text = j.dump() + "\n";
   const std::string path = StatePath(output);
   const std::string tmp = path + ".tmp";
-  Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return ErrnoToStatus(errno, "creating " + tmp);
+  VOLMGR_RETURN_IF_ERROR(RefuseLink(tmp));
+  // A regular file here is a checkpoint a crash left before its rename:
+  // unlink removes only that name (never a link's target), and O_EXCL |
+  // O_NOFOLLOW then creates a new file or fails; it never opens one that
+  // someone planted in between (issue 17, item 14).
+  if (unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoToStatus(errno, "removing the stale " + tmp);
+  }
+  Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+             0600));
+  if (fd.get() < 0) {
+    if (errno == EEXIST || errno == ELOOP) {
+      return FailedPreconditionError(
+          tmp +
+          " appeared while volmgr-recover was creating it (another "
+          "process is writing there); nothing was written through it");
+    }
+    return ErrnoToStatus(errno, "creating " + tmp);
+  }
   VOLMGR_RETURN_IF_ERROR(WriteFully(
       fd.get(), {reinterpret_cast<const uint8_t*>(text.data()), text.size()},
       0));
@@ -112,32 +150,70 @@ Status SaveState(const std::string& output, const ResumeState& s) {
 
 StatusOr<ResumeState> LoadState(const std::string& output) {
   const std::string path = StatePath(output);
-  std::ifstream in(path);
-  if (!in) {
-    return FailedPreconditionError("nothing to resume: " + path +
-                                   " does not exist (run without --resume)");
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  Json j = Json::parse(ss.str(), nullptr, false);
-  auto bad = CorruptionError(path + " is not a volmgr-recover state file");
-  if (!j.is_object() ||
-      j.value("format", "") != "volmgr-recover-extract-state" ||
-      j.value("version", 0) != 1) {
-    return bad;
-  }
-  ResumeState s;
-  try {
-    s.volume_uuid = j.at("volume_uuid").get<std::string>();
-    s.payload_bytes = j.at("payload_bytes").get<uint64_t>();
-    s.sector_size = j.at("sector_size").get<uint32_t>();
-    s.done_bytes = j.at("done_bytes").get<uint64_t>();
-    for (const auto& r : j.at("unreadable")) {
-      s.unreadable.push_back(
-          {r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>()});
+  VOLMGR_RETURN_IF_ERROR(RefuseLink(path));
+  Fd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) {
+      return FailedPreconditionError("nothing to resume: " + path +
+                                     " does not exist (run without --resume)");
     }
-  } catch (const Json::exception&) {
+    return ErrnoToStatus(errno, "opening " + path);
+  }
+  // A state file is a few hundred bytes; one with millions of unreadable
+  // ranges is still far below this bound.
+  constexpr size_t kMaxStateBytes = 64u << 20;
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, "reading " + path);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxStateBytes) {
+      return CorruptionError(path + " is too large for a state file");
+    }
+  }
+  Json j = Json::parse(text, nullptr, false);
+  auto bad = CorruptionError(path + " is not a volmgr-recover state file");
+  // Every field is type-checked before it is read: the file sits beside
+  // the output, where anyone who can write the directory can change it.
+  auto is_string = [&](const char* k, std::string_view want) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() &&
+           it->get_ref<const std::string&>() == want;
+  };
+  if (!j.is_object() || !is_string("format", "volmgr-recover-extract-state") ||
+      !j.contains("version") || !j["version"].is_number_unsigned() ||
+      j["version"].get<uint64_t>() != 1) {
     return bad;
+  }
+  auto u64 = [](const Json& v, uint64_t* out) {
+    if (!v.is_number_unsigned()) return false;
+    *out = v.get<uint64_t>();
+    return true;
+  };
+  ResumeState s;
+  uint64_t sector = 0;
+  auto uuid = j.find("volume_uuid");
+  auto ranges = j.find("unreadable");
+  if (uuid == j.end() || !uuid->is_string() || ranges == j.end() ||
+      !ranges->is_array() || !j.contains("payload_bytes") ||
+      !u64(j["payload_bytes"], &s.payload_bytes) ||
+      !j.contains("sector_size") || !u64(j["sector_size"], &sector) ||
+      sector > UINT32_MAX || !j.contains("done_bytes") ||
+      !u64(j["done_bytes"], &s.done_bytes)) {
+    return bad;
+  }
+  s.volume_uuid = uuid->get<std::string>();
+  s.sector_size = static_cast<uint32_t>(sector);
+  for (const auto& r : *ranges) {
+    ByteRange b;
+    if (!r.is_array() || r.size() != 2 || !u64(r[0], &b.begin) ||
+        !u64(r[1], &b.end) || b.begin >= b.end) {
+      return bad;
+    }
+    s.unreadable.push_back(b);
   }
   return s;
 }
@@ -188,8 +264,14 @@ StatusOr<ExtractResult> Extract(const SegmentReader& reader,
                               "interrupted extract or --force to overwrite it");
   }
 
+  // Before the output is created: a planted link refuses the whole run.
+  VOLMGR_RETURN_IF_ERROR(RefuseLink(StatePath(options.output)));
+  VOLMGR_RETURN_IF_ERROR(RefuseLink(StatePath(options.output) + ".tmp"));
   int flags = O_WRONLY | O_CLOEXEC;
   if (!is_block) flags |= O_CREAT;
+  // A new output is created, never opened: no link can be planted between
+  // the stat() above and this open().
+  if (!exists) flags |= O_EXCL;
   if (!is_block && !options.resume) flags |= O_TRUNC;
   Fd out(open(options.output.c_str(), flags, 0600));
   if (out.get() < 0) return ErrnoToStatus(errno, "opening " + options.output);

@@ -36,21 +36,50 @@ struct HeaderCopyReport {
   bool ok() const { return problems.empty(); }
 };
 
+// What the magic and version fields say the device holds.
+enum class HeaderFormat {
+  kNone,   // no LUKS magic in either copy (wiped, overwritten, never LUKS)
+  kLuks1,  // a LUKS1 header: one copy, no checksum (cryptsetup --type luks1)
+  kLuks2,
+};
+const char* HeaderFormatName(HeaderFormat f);  // "LUKS1", "LUKS2", "none"
+
 struct HeaderReport {
+  HeaderFormat format = HeaderFormat::kNone;
   HeaderCopyReport primary;
+  // LUKS2's second copy. LUKS1 has none: unused (and not reported) then.
   HeaderCopyReport secondary;
-  // Sentences: which copy libcryptsetup will use, what to do.
+  // Sentences about damage or disagreement: which copy libcryptsetup will
+  // use, what to do. Any finding makes the header not healthy.
   std::vector<std::string> findings;
+  // Information that is no damage (e.g. "not made by volmgr").
+  std::vector<std::string> notes;
+  bool has_secondary() const { return format != HeaderFormat::kLuks1; }
   bool healthy() const {
-    return primary.ok() && secondary.ok() && findings.empty();
+    return primary.ok() && (!has_secondary() || secondary.ok()) &&
+           findings.empty();
   }
   // At least one copy is good: libcryptsetup can open and repair.
-  bool usable() const { return primary.ok() || secondary.ok(); }
+  bool usable() const {
+    return primary.ok() || (has_secondary() && secondary.ok());
+  }
 };
 
-// Reads both copies of `device`. Errors only when the device cannot be
-// opened/read at all; damage is reported in HeaderReport.
+// Reads both copies of `device`, and the key material area of each keyslot
+// of the copy libcryptsetup would use (a wiped area is a finding). Errors
+// only when the device cannot be opened/read at all; damage is reported in
+// HeaderReport.
 StatusOr<HeaderReport> CheckHeader(const std::string& device);
+
+// For the read-only verbs (check, verify, extract, mount, keypackage,
+// bitlk-dump): from now on, in this process, libcryptsetup never rewrites a
+// damaged header copy from the intact one when it loads a header. Without
+// this, crypt_load() "repairs" whenever the device is writable, and the
+// evidence `check` reports is gone (issue 17, item 13). It disables
+// libcryptsetup's metadata locking (as `cryptsetup --disable-locks`): its
+// auto-repair runs only under that lock. Process-wide; call before any
+// header is loaded, and never in a process that writes headers.
+void DisableHeaderAutoRepair();
 
 }  // namespace volmgr::recover
 

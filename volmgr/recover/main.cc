@@ -34,11 +34,13 @@
 #include "volmgr/keys/recovery_password.h"
 #include "volmgr/recover/bitlocker.h"
 #include "volmgr/recover/data_io.h"
+#include "volmgr/recover/data_proof.h"
 #include "volmgr/recover/extract.h"
 #include "volmgr/recover/fuse_mount.h"
 #include "volmgr/recover/header_check.h"
 #include "volmgr/recover/key_package.h"
 #include "volmgr/recover/key_package_export.h"
+#include "volmgr/recover/keyslot_check.h"
 #include "volmgr/recover/rebuild.h"
 #include "volmgr/recover/verify.h"
 #include "volmgr/volume/luks_device.h"
@@ -246,6 +248,12 @@ std::string TimeText(int64_t unix) {
 }
 
 Json CopyJson(const HeaderCopyReport& c) {
+  if (c.version == 1) {  // LUKS1: no seqid, hdr_size, checksum or JSON
+    return {{"offset", c.offset},   {"magic_ok", c.magic_ok},
+            {"version", c.version}, {"hash_spec", c.checksum_alg},
+            {"uuid", c.uuid},       {"keyslots", c.keyslots},
+            {"ok", c.ok()},         {"problems", c.problems}};
+  }
   return {{"offset", c.offset},
           {"magic_ok", c.magic_ok},
           {"version", c.version},
@@ -267,6 +275,10 @@ void PrintCopy(const HeaderCopyReport& c) {
   std::printf("%s header copy at offset %llu: %s\n", c.name.c_str(),
               static_cast<unsigned long long>(c.offset),
               c.ok() ? "OK" : "DAMAGED");
+  if (c.magic_ok && c.version == 1) {
+    std::printf("  LUKS1, UUID %s, %d active keyslot(s) of 8\n", c.uuid.c_str(),
+                c.keyslots);
+  }
   if (c.magic_ok && c.version == 2) {
     std::printf(
         "  seqid %llu, hdr_size %llu, %s checksum %s, JSON %s, UUID %s\n",
@@ -339,8 +351,9 @@ StatusOr<KeyPackageSecret> OpenPackage(
 // prompt) instead of the header, which may be destroyed. Refuses a package
 // of another volume (naming it) when a header copy still names this
 // device's volume. With `prove_data`, the first data bytes must decrypt to
-// the package's checksum: the proof that DEVICE holds that volume. The
-// package's checksum is copied to *check when given.
+// the package's checksum (RequireDataProof, data_proof.h): the proof that
+// DEVICE holds that volume. The package's checksum is copied to *check when
+// given.
 struct PackageCheck {
   uint32_t bytes = 0;
   std::array<uint8_t, 32> sha256{};
@@ -373,17 +386,10 @@ StatusOr<Unlocked> UnlockWithKeyPackage(const std::string& device,
   if (prove_data) {
     VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
                             SegmentReader::Open(device, seg));
-    uint32_t used = 0;
-    VOLMGR_ASSIGN_OR_RETURN(
-        auto sum, PlaintextChecksum(reader, s.fvek, s.check_bytes, &used));
-    if (used != s.check_bytes || sum != s.check_sha256) {
-      return FailedPreconditionError(
-          "the data on " + device +
-          " does not decrypt with the key package of " + whose +
-          " (checksum of the first " + std::to_string(s.check_bytes) +
-          " bytes differs): not this volume's data, or the data changed "
-          "since the package was made");
-    }
+    VOLMGR_RETURN_IF_ERROR(RequireDataProof(device, whose, reader, s.fvek,
+                                            s.check_bytes, s.check_sha256,
+                                            /*force=*/false, "")
+                               .status());
   }
   const std::string sealer =
       h.sealer == KeyPackageSealer::kCertificate
@@ -443,6 +449,7 @@ int Run(int argc, char** argv) {
   ex_unlock.AddTo(ex);
   ex->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();  // read-only: never repair
       VOLMGR_ASSIGN_OR_RETURN(Unlocked u, UnlockDevice(device, ex_unlock));
       VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
                               SegmentReader::Open(device, u.segment));
@@ -499,6 +506,7 @@ int Run(int argc, char** argv) {
   vf_unlock.AddTo(vf);
   vf->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();  // read-only: never repair
       std::optional<StatusOr<Unlocked>> unlocked;
       PackageCheck pkg_check;
       if (vf_pkg.empty()) {
@@ -518,13 +526,19 @@ int Run(int argc, char** argv) {
       std::string pkg_result;
       Status pkg_status;
       if (!vf_pkg.empty()) {
-        uint32_t used = 0;
-        auto sum = PlaintextChecksum(reader, u.fvek, pkg_check.bytes, &used);
-        if (!sum.ok()) {
+        auto proof =
+            ProveData(reader, u.fvek, pkg_check.bytes, pkg_check.sha256);
+        if (!proof.ok()) {
           pkg_result = "unreadable";
-          pkg_status = sum.status().WithContext(
+          pkg_status = proof.status().WithContext(
               "the key package's checksum cannot be checked");
-        } else if (used != pkg_check.bytes || *sum != pkg_check.sha256) {
+        } else if (proof->result == DataProof::kBlank) {
+          // Would "match" under any volume's package made over blank data.
+          pkg_result = "blank";
+          pkg_status = FailedPreconditionError(
+              BlankDataMessage(device, *proof) +
+              " (the key package's checksum proves nothing here)");
+        } else if (proof->result == DataProof::kDiffers) {
           pkg_result = "differs";
           pkg_status = CorruptionError(
               "the first " + std::to_string(pkg_check.bytes) +
@@ -614,6 +628,7 @@ int Run(int argc, char** argv) {
       "  fusermount3 -u /mnt/plain\n");
   mt->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();  // read-only: never repair
       // Before any secret is asked for.
       VOLMGR_RETURN_IF_ERROR(CheckMountpoint(mt_opts.mountpoint));
       if (char* abs = realpath(mt_opts.mountpoint.c_str(), nullptr)) {
@@ -709,12 +724,31 @@ int Run(int argc, char** argv) {
              "recovery.txt\n");
   bd->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();  // read-only: never repair
       VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      // "opens the volume" only when the credential is right AND
+      // libcryptsetup would activate the volume; a right credential for a
+      // volume it will not activate is "correct", and the exit code 12.
       std::string credential = "not checked";
+      Status verdict;
       if (bd_creds.given()) {
-        VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bd_creds.Read(device));
-        VOLMGR_RETURN_IF_ERROR(CheckBitlockerCredential(device, secret));
-        credential = "opens the volume";
+        if (info.clear_key_only()) {
+          credential = "not usable (clear key only)";
+          verdict = NotActivatableError(device, info);
+        } else {
+          VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bd_creds.Read(device));
+          VOLMGR_RETURN_IF_ERROR(CheckBitlockerCredential(device, secret));
+          if (info.activatable) {
+            credential = "opens the volume";
+          } else {
+            credential = "correct";
+            verdict = NotActivatableError(device, info);
+          }
+        }
+      }
+      std::string protectors;
+      for (const auto& p : info.protectors) {
+        protectors += (protectors.empty() ? "" : ", ") + p;
       }
       if (bd_json) {
         std::cout << Json{{"device", device},
@@ -723,19 +757,29 @@ int Run(int argc, char** argv) {
                           {"cipher", info.cipher},
                           {"volume_key_bits", info.volume_key_bits},
                           {"device_bytes", info.device_bytes},
+                          {"protectors", info.protectors},
+                          {"activatable", info.activatable},
+                          {"activation_problem",
+                           info.activation_problem.empty()
+                               ? Json(nullptr)
+                               : Json(info.activation_problem)},
                           {"credential", credential}}
                          .dump(2)
                   << std::endl;
-        return Status::Ok();
+        return verdict;
       }
       std::printf(
           "BitLocker volume %s\n  GUID:        %s\n  Cipher:      %s, "
-          "%d-bit key\n  Size:        %llu bytes\n  Credential:  %s\n",
+          "%d-bit key\n  Size:        %llu bytes\n  Protectors:  %s\n"
+          "  Activation:  %s%s\n  Credential:  %s\n",
           device.c_str(), info.guid.c_str(), info.cipher.c_str(),
           info.volume_key_bits,
           static_cast<unsigned long long>(info.device_bytes),
+          protectors.empty() ? "none" : protectors.c_str(),
+          info.activatable ? "possible" : "not possible: libcryptsetup says ",
+          info.activatable ? "" : info.activation_problem.c_str(),
           credential.c_str());
-      return Status::Ok();
+      return verdict;
     }();
   });
   auto* bo = app.add_subcommand(
@@ -754,6 +798,12 @@ int Run(int argc, char** argv) {
              "  volmgr-recover bitlk-close win\n");
   bo->callback([&] {
     result = [&]() -> Status {
+      // Before a credential is asked for: none helps a volume libcryptsetup
+      // will not activate, and a clear-key-only one has none to give.
+      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      if (!info.activatable || info.clear_key_only()) {
+        return NotActivatableError(device, info);
+      }
       VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bo_creds.Read(device));
       VOLMGR_RETURN_IF_ERROR(OpenBitlocker(device, bo_name, secret));
       std::printf("Opened BitLocker volume %s read-only as /dev/mapper/%s.\n",
@@ -787,6 +837,7 @@ int Run(int argc, char** argv) {
                   "which recovery password (if the volume has several)");
   kpe->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();  // read-only: never repair
       if (access(kp_out.c_str(), F_OK) == 0) {
         return AlreadyExistsError(kp_out +
                                   " exists; volmgr-recover never "
@@ -820,6 +871,7 @@ int Run(int argc, char** argv) {
   kps->add_flag("--json", kps_json, "print JSON");
   kps->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();  // read-only: never repair
       VOLMGR_ASSIGN_OR_RETURN(std::vector<uint8_t> f, ReadFile(kp_file));
       VOLMGR_ASSIGN_OR_RETURN(KeyPackageHeader h, ReadKeyPackageHeader(f));
       const bool agent = h.sealer == KeyPackageSealer::kCertificate;
@@ -865,35 +917,118 @@ int Run(int argc, char** argv) {
 
   // ---- check -------------------------------------------------------------
   auto* ck = app.add_subcommand(
-      "check", "Report the health of both LUKS2 header copies (read-only)");
+      "check",
+      "Report the health of both LUKS2 header copies and the keyslot areas "
+      "(read-only); with a credential, prove the keyslots stock cryptsetup "
+      "uses");
   bool ck_json = false;
+  SecretSource ck_key;
   ck->add_option("DEVICE", device, "volume")->required();
+  ck->add_option("--key-file", ck_key.file,
+                 "a passphrase or recovery password from FILE ('-' = stdin): "
+                 "prove the keyslots it opens");
+  ck->add_option("--key-fd", ck_key.fd, "the same from descriptor N");
   ck->add_flag("--json", ck_json, "print JSON");
   ck->callback([&] {
     result = [&]() -> Status {
+      DisableHeaderAutoRepair();
       VOLMGR_ASSIGN_OR_RETURN(HeaderReport rep, CheckHeader(device));
+      // The keyslots, with a credential (keyslot_check.h). A random
+      // overwrite of a keyslot area looks like key material: only a
+      // credential that must open it tells.
+      std::optional<KeyslotCheckReport> slots;
+      Status slots_status;
+      if (ck_key.has()) {
+        VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret,
+                                cli::ReadSecret(ck_key, ""));
+        if (rep.format == HeaderFormat::kLuks2 && rep.usable()) {
+          auto r = CheckKeyslots(device, secret);
+          if (r.ok()) {
+            slots = std::move(*r);
+          } else {
+            slots_status = r.status();
+          }
+        } else {
+          slots_status = UnsupportedError(
+              "the keyslots were not checked: " +
+              std::string(rep.format == HeaderFormat::kLuks1
+                              ? "volmgr-recover checks LUKS1 keyslots with "
+                                "`cryptsetup open --test-passphrase` only"
+                              : "no intact LUKS2 header copy to read them "
+                                "from"));
+        }
+      }
+      const bool slots_ok = !slots || slots->ok();
+      const bool healthy = rep.healthy() && slots_ok;
+      const char* not_checked =
+          "the keyslot areas were not checked (a credential proves them: "
+          "--key-file F with the recovery password proves the keyslot stock "
+          "cryptsetup uses)";
       if (ck_json) {
+        Json ks{{"checked", slots.has_value()}};
+        if (slots) {
+          ks["opened"] = slots->opened;
+          ks["problems"] = slots->problems;
+        } else if (!slots_status.ok()) {
+          ks["error"] = slots_status.message();
+        } else {
+          ks["note"] = not_checked;
+        }
         std::cout << Json{{"device", device},
-                          {"healthy", rep.healthy()},
+                          {"format", HeaderFormatName(rep.format)},
+                          {"healthy", healthy},
                           {"usable", rep.usable()},
                           {"primary", CopyJson(rep.primary)},
-                          {"secondary", CopyJson(rep.secondary)},
-                          {"findings", rep.findings}}
+                          {"secondary", rep.has_secondary()
+                                            ? CopyJson(rep.secondary)
+                                            : Json(nullptr)},
+                          {"keyslots", ks},
+                          {"findings", rep.findings},
+                          {"notes", rep.notes}}
                          .dump(2)
                   << std::endl;
       } else {
         PrintCopy(rep.primary);
-        PrintCopy(rep.secondary);
+        if (rep.has_secondary()) PrintCopy(rep.secondary);
         for (const auto& f : rep.findings) std::printf("=> %s\n", f.c_str());
-        if (rep.healthy()) std::printf("=> both header copies are intact\n");
+        for (const auto& n : rep.notes) std::printf("=> note: %s\n", n.c_str());
+        if (slots) {
+          for (const auto& o : slots->opened) {
+            std::printf("=> %s\n", o.c_str());
+          }
+          for (const auto& p : slots->problems) {
+            std::printf("=> DAMAGED: %s\n", p.c_str());
+          }
+        }
+        if (rep.healthy() && rep.has_secondary()) {
+          std::printf("=> both header copies are intact%s%s\n",
+                      slots ? "" : "; ", slots ? "" : not_checked);
+        } else if (rep.healthy()) {
+          std::printf("=> the LUKS1 header is consistent%s%s\n",
+                      slots ? "" : "; ", slots ? "" : not_checked);
+        }
       }
-      if (rep.healthy()) return Status::Ok();
-      if (!rep.primary.ok() || !rep.secondary.ok()) {
+      // Exit code and "healthy" agree: 0 exactly when healthy is true.
+      if (!rep.healthy()) {
+        if (rep.format == HeaderFormat::kLuks1) {
+          return CorruptionError("the LUKS1 header of " + device +
+                                 " is damaged");
+        }
+        if (!rep.primary.ok() || !rep.secondary.ok()) {
+          return CorruptionError(
+              std::string("header of ") + device + " is damaged (" +
+              (rep.usable() ? "one copy" : "both copies") + ")");
+        }
+        return CorruptionError("header of " + device + ": " +
+                               rep.findings.front());
+      }
+      if (!slots_status.ok()) return slots_status;
+      if (!slots_ok) {
         return CorruptionError(
-            std::string("header of ") + device + " is damaged (" +
-            (rep.usable() ? "one copy" : "both copies") + ")");
+            "a keyslot of " + device +
+            " is damaged: stock cryptsetup no longer opens through it");
       }
-      return Status::Ok();  // findings only (e.g. not a volmgr volume)
+      return Status::Ok();
     }();
   });
 
@@ -912,6 +1047,12 @@ int Run(int argc, char** argv) {
   rs->callback([&] {
     result = [&]() -> Status {
       VOLMGR_ASSIGN_OR_RETURN(HeaderReport rep, CheckHeader(device));
+      if (rep.format == HeaderFormat::kLuks1) {
+        return UnsupportedError(
+            device +
+            " holds a LUKS1 header (one copy, no second to repair from): "
+            "restore a LUKS1 backup with `cryptsetup luksHeaderRestore`");
+      }
       if (rs_from.empty()) {
         if (rep.primary.ok() && rep.secondary.ok()) {
           std::printf("Both header copies of %s are intact; nothing to do.\n",

@@ -13,6 +13,7 @@
 #include "volmgr/base/clock.h"
 #include "volmgr/protectors/protector.h"
 #include "volmgr/recover/data_io.h"
+#include "volmgr/recover/data_proof.h"
 #include "volmgr/recover/header_check.h"
 #include "volmgr/recover/verify.h"
 #include "volmgr/volume/luks_device.h"
@@ -113,22 +114,18 @@ StatusOr<RebuildPlan> PlanRebuild(const std::string& device,
         "header anyway, which drops every other protector)");
   }
   // The proof that this is the package's volume: its data decrypts to the
-  // checksum taken when the package was made.
+  // checksum taken when the package was made (data_proof.h). Blank data
+  // proves nothing: only --force goes on then.
   DataSegment seg{
       pkg_uuid,        h.label,    s.cipher, s.sector_size, s.data_offset_bytes,
       s.payload_bytes, s.iv_offset};
   VOLMGR_ASSIGN_OR_RETURN(SegmentReader reader,
                           SegmentReader::Open(device, seg));
-  uint32_t used = 0;
   VOLMGR_ASSIGN_OR_RETURN(
-      auto sum, PlaintextChecksum(reader, s.fvek, s.check_bytes, &used));
-  if (used != s.check_bytes || sum != s.check_sha256) {
-    return FailedPreconditionError(
-        "the data on " + device + " does not decrypt with the key package of " +
-        whose + " (checksum of the first " + std::to_string(s.check_bytes) +
-        " bytes differs): not this volume's data, or the data changed since "
-        "the package was made");
-  }
+      DataProofResult proof,
+      RequireDataProof(device, whose, reader, s.fvek, s.check_bytes,
+                       s.check_sha256, force, "--force"));
+  const uint32_t used = proof.bytes;
   auto& c = plan.changes;
   c.push_back(
       "write a new LUKS2 header (both copies and keyslot area) in "
@@ -147,8 +144,14 @@ StatusOr<RebuildPlan> PlanRebuild(const std::string& device,
   c.push_back("leave the " +
               std::to_string(plan.device_bytes - s.data_offset_bytes) +
               " data bytes from offset " + std::to_string(s.data_offset_bytes) +
-              " untouched (checksum of the first " + std::to_string(used) +
-              " plaintext bytes verified)");
+              " untouched (" +
+              (proof.result == DataProof::kBlank
+                   ? "the first " + std::to_string(used) +
+                         " data bytes are blank: NOT proved to be this "
+                         "volume's data, --force"
+                   : "checksum of the first " + std::to_string(used) +
+                         " plaintext bytes verified") +
+              ")");
   return plan;
 }
 

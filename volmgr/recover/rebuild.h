@@ -31,7 +31,9 @@ struct RebuildPlan {
 // names another volume (kFailedPrecondition naming both UUIDs); an intact
 // header needs no rebuild (kFailedPrecondition unless `force`); the data at
 // the package's offset decrypts with the package's FVEK to the package's
-// checksum (kFailedPrecondition: "not the data of volume X").
+// checksum (kFailedPrecondition: "not the data of volume X"); blank data
+// (all one byte value) proves nothing and is refused unless `force`
+// (data_proof.h).
 StatusOr<RebuildPlan> PlanRebuild(const std::string& device,
                                   const KeyPackageHeader& header,
                                   const KeyPackageSecret& secret, bool force);
