@@ -601,6 +601,11 @@ Examples:
           volume::GetConversionStatus(ca->device, ca->header));
       if (ca->json) {
         std::cout << ConversionJson(ca->device, st).dump(2) << std::endl;
+      } else if (!st.is_volume) {
+        std::cout << ca->device
+                  << " is not a volume (no LUKS2 header, no decryption in "
+                     "progress): no conversion."
+                  << std::endl;
       } else if (!st.in_progress) {
         std::cout << "No conversion of " << ca->device << " is in progress."
                   << std::endl;

@@ -69,11 +69,17 @@ nlohmann::json CustomerKeyPolicyJson(const volume::Volume& vol) {
 
 nlohmann::json ConversionJson(const std::string& device,
                               const volume::ConversionStatus& s) {
-  nlohmann::json j = {{"device", device}, {"in_progress", s.in_progress}};
+  nlohmann::json j = {{"device", device},
+                      {"volume", s.is_volume},
+                      {"in_progress", s.in_progress}};
   if (!s.in_progress) return j;
   const bool enc = s.direction == volume::ConversionDirection::kEncrypt;
   j["direction"] = enc ? "encrypt" : "decrypt";
-  j["state"] = s.running ? "running" : (s.crashed ? "interrupted" : "paused");
+  j["state"] = s.running ? "running"
+               : (s.crashed || s.interrupted || s.cleanup_pending)
+                   ? "interrupted"
+                   : "paused";
+  j["cleanup_pending"] = s.cleanup_pending;
   j["resilience"] = s.resilience;
   j["header"] = s.header;
   j["uuid"] = s.uuid;

@@ -563,6 +563,13 @@ int Run(int argc, char** argv) {
                           {"uuid", u.segment.uuid},
                           {"filesystem", r.fs_type},
                           {"filesystem_uuid", r.fs_uuid},
+                          {"filesystem_size_bytes", r.fs_size_bytes
+                                                        ? Json(r.fs_size_bytes)
+                                                        : Json(nullptr)},
+                          {"filesystem_fits",
+                           r.fs_size_bytes ? Json(r.fs_size_bytes <=
+                                                  u.segment.payload_bytes)
+                                           : Json(nullptr)},
                           {"sectors_checked", r.sectors_checked},
                           {"unreadable", bad},
                           {"key_package_checksum",
@@ -578,6 +585,11 @@ int Run(int argc, char** argv) {
           std::printf("Filesystem: %s (UUID %s)\n", r.fs_type.c_str(),
                       r.fs_uuid.c_str());
         }
+        if (r.fs_size_bytes != 0) {
+          std::printf("Filesystem size: %llu bytes; data segment: %llu bytes\n",
+                      static_cast<unsigned long long>(r.fs_size_bytes),
+                      static_cast<unsigned long long>(u.segment.payload_bytes));
+        }
         if (!vf_pkg.empty()) {
           std::printf("Key package checksum of the first %u bytes: %s\n",
                       pkg_check.bytes, pkg_result.c_str());
@@ -585,6 +597,7 @@ int Run(int argc, char** argv) {
       }
       VOLMGR_RETURN_IF_ERROR(ReportUnreadable(u.segment, r.unreadable));
       VOLMGR_RETURN_IF_ERROR(pkg_status);
+      VOLMGR_RETURN_IF_ERROR(CheckFilesystemFits(r, u.segment.payload_bytes));
       // The package's checksum is the check asked for; a filesystem
       // signature is then only information.
       if (r.fs_type.empty() && vf_pkg.empty()) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,21 @@ struct VerifyOptions {
 struct VerifyResult {
   std::string fs_type;  // libblkid TYPE of the decrypted start ("" if none)
   std::string fs_uuid;
+  // The size the filesystem's own superblock gives (ext2/3/4, XFS); 0 if
+  // unknown. Larger than the data segment: it does not fit its mapping.
+  uint64_t fs_size_bytes = 0;
   uint64_t sectors_checked = 0;
   std::vector<ByteRange> unreadable;
 };
+
+// The filesystem size that the superblock at the start of `plain` (the
+// decrypted start of the data) records: ext2/3/4 block count x block size,
+// XFS data blocks x block size; 0 if none is found or it is implausible.
+uint64_t FilesystemSizeBytes(std::span<const uint8_t> plain);
+
+// kCorruption when the filesystem `r` found is larger than the data segment
+// `payload_bytes` (it would not mount: "bad geometry"), else OK.
+Status CheckFilesystemFits(const VerifyResult& r, uint64_t payload_bytes);
 
 StatusOr<VerifyResult> Verify(const SegmentReader& reader,
                               const SecretBytes& fvek,

@@ -210,6 +210,26 @@ bool IsExt(const std::string& type) {
   return type == "ext2" || type == "ext3" || type == "ext4";
 }
 
+// Whether `device` starts with a LUKS header or holds a LUKS2 secondary
+// header at one of its possible offsets (so a damaged primary still counts).
+// An unreadable device counts as one: its error is the caller's to report.
+bool LooksLikeLuks(const std::string& device) {
+  int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  bool found = false;
+  char magic[6];
+  if (pread(fd, magic, sizeof magic, 0) == 6 &&
+      std::memcmp(magic, "LUKS\xba\xbe", 6) == 0) {
+    found = true;
+  }
+  for (off_t at = 16 << 10; !found && at <= (4 << 20); at <<= 1) {
+    found = pread(fd, magic, sizeof magic, at) == 6 &&
+            std::memcmp(magic, "SKUL\xba\xbe", 6) == 0;
+  }
+  close(fd);
+  return found;
+}
+
 Status FsyncPath(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, path);
@@ -301,11 +321,31 @@ std::optional<Json> ReadState(const std::string& uuid) {
   return j;
 }
 
+// The state file is ours, but read as untrusted all the same: a field of
+// the wrong type reads as absent.
+bool StateBool(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+std::string StateString(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+int64_t StateInt(const Json& j, const char* key, int64_t def) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return def;
+  return it->get<int64_t>();
+}
+uint64_t StateU64(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
 bool StateProcessAlive(const Json& j) {
-  if (!j.value("running", false)) return false;
-  if (j.value("boot_id", "") != BootId()) return false;  // a previous boot
-  int pid = j.value("pid", 0);
-  if (pid <= 0) return false;
+  if (!StateBool(j, "running")) return false;
+  if (StateString(j, "boot_id") != BootId()) return false;  // a previous boot
+  const int64_t pid = StateInt(j, "pid", 0);
+  if (pid <= 0 || pid > INT32_MAX) return false;
   std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
   std::string name;
   std::getline(comm, name);
@@ -983,6 +1023,64 @@ StatusOr<FilesystemFacts> ProbeFilesystem(const std::string& device) {
   return fs;
 }
 
+namespace {
+
+// resize2fs truncates a regular file when it shrinks the filesystem on it.
+// Gives a regular file `device` its size `bytes` back (the tail reads as
+// zeros, a hole) and syncs it; a block device is left alone.
+Status KeepImageSize(const std::string& device, uint64_t bytes) {
+  struct stat st {};
+  if (stat(device.c_str(), &st) != 0) return ErrnoToStatus(errno, device);
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) >= bytes) {
+    return Status::Ok();
+  }
+  int fd = open(device.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, device);
+  int rc = ftruncate(fd, static_cast<off_t>(bytes));
+  int err = errno;
+  if (rc == 0 && fsync(fd) != 0) {
+    rc = -1;
+    err = errno;
+  }
+  close(fd);
+  if (rc != 0) {
+    return ErrnoToStatus(err, "giving " + device + " its size of " +
+                                  std::to_string(bytes) + " bytes back");
+  }
+  return Status::Ok();
+}
+
+// Before the header is written: the device still has the size the plan was
+// made for, and an ext* filesystem on it ends before its last
+// kEncryptReduceBytes (the header's place and the moved first segment), so
+// the data segment will hold all of it. Refuses (device unchanged, still a
+// plain filesystem) otherwise.
+Status CheckRoomForHeader(const std::string& device, uint64_t planned_bytes,
+                          const std::string& fs_type) {
+  VOLMGR_ASSIGN_OR_RETURN(DeviceFacts now, ProbeDevice(device));
+  if (now.size_bytes != planned_bytes) {
+    return FailedPreconditionError(
+        device + " changed size during the encryption's preparation (" +
+        std::to_string(planned_bytes) + " -> " +
+        std::to_string(now.size_bytes) +
+        " bytes); nothing was encrypted, it is still a plain device");
+  }
+  if (!IsExt(fs_type)) return Status::Ok();  // --force asserted the room
+  VOLMGR_ASSIGN_OR_RETURN(FilesystemFacts fs, ProbeFilesystem(device));
+  const uint64_t limit = planned_bytes - kEncryptReduceBytes;
+  if (fs.size_bytes == 0 || fs.size_bytes > limit) {
+    return FailedPreconditionError(
+        "the " + fs_type + " filesystem on " + device + " is " +
+        std::to_string(fs.size_bytes) + " bytes, more than the " +
+        std::to_string(limit) +
+        " bytes the encrypted volume can hold; nothing was encrypted, it is "
+        "still a plain device");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<EncryptResult> EncryptInPlace(const FormatSpec& spec_in, bool force,
                                        bool init_only,
                                        const ConversionOptions& options) {
@@ -1013,17 +1111,29 @@ StatusOr<EncryptResult> EncryptInPlace(const FormatSpec& spec_in, bool force,
   }
   if (plan.shrink) {
     std::string out;
-    VOLMGR_ASSIGN_OR_RETURN(
-        int rc, RunTool({"resize2fs", spec_in.device,
-                         std::to_string(plan.shrink_to_bytes / 1024) + "K"},
-                        &out));
-    if (rc != 0) {
+    StatusOr<int> rc =
+        RunTool({"resize2fs", spec_in.device,
+                 std::to_string(plan.shrink_to_bytes / 1024) + "K"},
+                &out);
+    // resize2fs truncates a regular file to the filesystem's new size: the
+    // image must keep its size (the header and the moved data go into the
+    // tail), whatever resize2fs did or failed to do.
+    Status size_back = KeepImageSize(spec_in.device, facts.size_bytes);
+    if (!rc.ok()) return rc.status();
+    VOLMGR_RETURN_IF_ERROR(size_back);
+    if (*rc != 0) {
       return FailedPreconditionError(
           "the " + fs.type + " filesystem on " + spec_in.device +
           " cannot shrink by the 32 MiB encryption needs (resize2fs: " +
           LastLine(out) + "); free some space and retry");
     }
+    VOLMGR_RETURN_IF_ERROR(FsyncPath(spec_in.device));
   }
+  // Whatever ran above, the filesystem must end before the tail that the
+  // header and the moved data take, on a device of the size planned for:
+  // checked again before anything of the volume is written.
+  VOLMGR_RETURN_IF_ERROR(
+      CheckRoomForHeader(spec_in.device, facts.size_bytes, fs.type));
 
   // 2. The new header, with every protector, in a temporary file of its own
   // (Volume::Format, so protectors are made exactly as for `format`).
@@ -1091,6 +1201,16 @@ StatusOr<EncryptResult> EncryptInPlace(const FormatSpec& spec_in, bool force,
     }
   }
   VOLMGR_RETURN_IF_ERROR(FsyncPath(tmp));
+  // libcryptsetup has copied the first kConversionHeaderBytes of data to
+  // the tail of the device (the moved segment) and does not flush it: the
+  // header written next goes over the original of that data, so the copy
+  // must be on stable storage first, or a volatile write cache can keep the
+  // header and lose the copy (issue 17 item 3). fsync of a block device
+  // writes back its page cache and sends a cache flush; of a file, the
+  // file's data.
+  VOLMGR_RETURN_IF_ERROR(FsyncPath(spec_in.device));
+  VOLMGR_RETURN_IF_ERROR(
+      CheckRoomForHeader(spec_in.device, facts.size_bytes, fs.type));
   // 4. The header goes to the head of the device, over data that now lives
   // in the moved segment. From here the device is a volmgr volume.
   {
@@ -1240,10 +1360,16 @@ StatusOr<ConversionStatus> GetConversionStatus(const std::string& device,
                                                const std::string& header_in) {
   ConversionStatus s;
   std::string header = header_in;
+  if (access(device.c_str(), F_OK) != 0) {
+    return ErrnoToStatus(errno, device);
+  }
   if (!header.empty() && header != device &&
       access(header.c_str(), F_OK) != 0) {
     // The exported header of a decryption is deleted when it ends.
-    if (!CryptHandle::Load(device, device).ok()) return s;
+    if (!CryptHandle::Load(device, device).ok()) {
+      s.is_volume = LooksLikeLuks(device);
+      return s;
+    }
     header.clear();
   }
   if (header.empty()) {
@@ -1252,6 +1378,10 @@ StatusOr<ConversionStatus> GetConversionStatus(const std::string& device,
       header = device;
     } else if (access(DefaultDecryptHeaderPath(device).c_str(), F_OK) == 0) {
       header = DefaultDecryptHeaderPath(device);
+    } else if (access(device.c_str(), F_OK) == 0 && !LooksLikeLuks(device)) {
+      // A plain device (a filesystem, nothing): no volume, no conversion.
+      s.is_volume = false;
+      return s;
     } else {
       return on_device.status();
     }
@@ -1269,14 +1399,27 @@ StatusOr<ConversionStatus> GetConversionStatus(const std::string& device,
                     : ConversionDirection::kEncrypt;
   s.resilience = p.resilience ? p.resilience : "";
   s.progress.direction = s.direction;
+  if (ri == CRYPT_REENCRYPT_CLEAN && p.mode != CRYPT_REENCRYPT_REENCRYPT) {
+    auto j = HeaderJson(h);
+    s.cleanup_pending = j.ok() && AllChunksDone(*j, s.direction);
+  }
   if (auto j = ReadState(s.uuid)) {
     s.running = StateProcessAlive(*j);
-    s.progress.size_bytes = j->value("size_bytes", uint64_t{0});
-    s.progress.done_bytes = j->value("done_bytes", uint64_t{0});
+    // Said "running" when it was last written, and nobody runs it now: it
+    // stopped without pausing (a pause writes running = false).
+    s.interrupted = !s.running && StateBool(*j, "running");
+    s.progress.size_bytes = StateU64(*j, "size_bytes");
+    s.progress.done_bytes =
+        std::min(StateU64(*j, "done_bytes"), s.progress.size_bytes);
     if (s.running) {
-      s.progress.bytes_per_second = j->value("bytes_per_second", 0.0);
-      s.progress.eta_seconds = j->value("eta_seconds", -1.0);
+      s.progress.bytes_per_second = static_cast<double>(
+          std::max<int64_t>(0, StateInt(*j, "bytes_per_second", 0)));
+      s.progress.eta_seconds =
+          static_cast<double>(StateInt(*j, "eta_seconds", -1));
     }
+  }
+  if (s.cleanup_pending && s.progress.size_bytes > 0) {
+    s.progress.done_bytes = s.progress.size_bytes;
   }
   return s;
 }
@@ -1379,7 +1522,8 @@ Status PauseConversion(const std::string& device, const std::string& header,
     return NotFoundError("the conversion of " + device +
                          " is not running (it is paused already)");
   }
-  const pid_t pid = j->value("pid", 0);
+  const pid_t pid = static_cast<pid_t>(StateInt(*j, "pid", 0));
+  if (pid <= 0) return NotFoundError("no volmgr process converts " + device);
   if (kill(pid, SIGINT) != 0) {
     return ErrnoToStatus(errno,
                          "signalling volmgr process " + std::to_string(pid));
@@ -1403,9 +1547,22 @@ std::string ConversionStatusLine(const ConversionStatus& s) {
   std::snprintf(pct, sizeof pct, "%.0f %%", s.progress.percent());
   const bool known = s.progress.size_bytes > 0;
   if (!s.running) {
-    return what +
-           (s.crashed ? " interrupted (crash; recovered on resume)"
-                      : " paused") +
+    if (s.cleanup_pending) {
+      return what +
+             " complete, but its clean-up was interrupted (`volmgr "
+             "conversion resume` or `volmgr open` finishes it)";
+    }
+    if (s.crashed) {
+      return what + " interrupted (crash; recovered on resume)" +
+             (known ? std::string(" at ") + pct : std::string());
+    }
+    if (s.interrupted) {
+      return what + " interrupted" +
+             (known ? std::string(" at ") + pct : std::string()) +
+             " (the converting process stopped without pausing; `volmgr "
+             "conversion resume` continues it)";
+    }
+    return what + " paused" +
            (known ? std::string(" at ") + pct : std::string());
   }
   std::string line = what + " in progress: " + (known ? pct : "starting");

@@ -156,10 +156,20 @@ std::string ConversionStateDirectory();
 
 // What is known about a conversion of `device`.
 struct ConversionStatus {
+  // false: `device` holds no LUKS2 header and no decryption of it is in
+  // progress (a plain filesystem, say): not a volume, no conversion.
+  bool is_volume = true;
   bool in_progress = false;
   ConversionDirection direction = ConversionDirection::kEncrypt;
   bool crashed = false;  // needs libcryptsetup's recovery (done on resume)
   bool running = false;  // a volmgr process is converting it now
+  // The process that converted it stopped without pausing (crash, kill,
+  // power loss: its state file still says it was running), or no state
+  // file tells (a previous boot's, or a lost one): resume continues it.
+  bool interrupted = false;
+  // Every chunk is converted, only the clean-up that follows was cut short
+  // (FinishCompletedConversion's state): resume or open finishes it.
+  bool cleanup_pending = false;
   std::string resilience;
   std::string header;  // the header path (device, or the detached file)
   std::string uuid;
@@ -167,7 +177,9 @@ struct ConversionStatus {
 };
 
 // Reads the conversion state of `device` (header on the device, or the
-// detached header of a decryption). in_progress = false if none.
+// detached header of a decryption). in_progress = false if none;
+// is_volume = false too when `device` holds no LUKS2 header and no detached
+// header of a decryption of it exists (never an error for that).
 StatusOr<ConversionStatus> GetConversionStatus(const std::string& device,
                                                const std::string& header = "");
 
@@ -208,7 +220,8 @@ Status PauseConversion(const std::string& device, const std::string& header,
                        int wait_seconds);
 
 // "Encryption in progress: 37 %, 210 MiB/s, ETA 4 min" / "Encryption paused
-// at 37 %" (the status line).
+// at 37 %" / "Encryption interrupted at 37 % ..." / "Encryption complete,
+// its clean-up was interrupted ..." (the status line).
 std::string ConversionStatusLine(const ConversionStatus& s);
 
 }  // namespace volmgr::volume

@@ -139,6 +139,45 @@ TEST(ConversionStatusLineTest, PausedAndNone) {
   EXPECT_EQ(ConversionStatusLine(s), "Decryption paused at 50 %");
 }
 
+// Issue 17 item 3: a conversion whose process stopped without pausing, or
+// whose clean-up was cut short, is not "paused".
+TEST(ConversionStatusLineTest, InterruptedIsNotPaused) {
+  ConversionStatus s;
+  s.in_progress = true;
+  s.progress.size_bytes = 100;
+  s.progress.done_bytes = 37;
+  s.interrupted = true;
+  const std::string line = ConversionStatusLine(s);
+  EXPECT_EQ(line.rfind("Encryption interrupted at 37 %", 0), 0u) << line;
+  EXPECT_EQ(line.find("paused"), std::string::npos) << line;
+}
+
+TEST(ConversionStatusLineTest, CleanupPendingSaysComplete) {
+  ConversionStatus s;
+  s.in_progress = true;
+  s.cleanup_pending = true;
+  s.interrupted = true;
+  const std::string line = ConversionStatusLine(s);
+  EXPECT_EQ(
+      line.rfind("Encryption complete, but its clean-up was interrupted", 0),
+      0u)
+      << line;
+  EXPECT_EQ(line.find("paused"), std::string::npos) << line;
+}
+
+TEST(GetConversionStatusTest, PlainFileIsNotAVolume) {
+  char path[] = "/tmp/volmgr-conv-plain.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 4 << 20), 0);
+  close(fd);
+  auto s = GetConversionStatus(path);
+  unlink(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(s->is_volume);
+  EXPECT_FALSE(s->in_progress);
+}
+
 TEST(DefaultDecryptHeaderPathTest, OneFilePerDevicePath) {
   EXPECT_NE(DefaultDecryptHeaderPath("/dev/sda1"),
             DefaultDecryptHeaderPath("/dev/sdb1"));
