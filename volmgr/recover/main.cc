@@ -968,8 +968,9 @@ int Run(int argc, char** argv) {
           slots_status = UnsupportedError(
               "the keyslots were not checked: " +
               std::string(rep.format == HeaderFormat::kLuks1
-                              ? "volmgr-recover checks LUKS1 keyslots with "
-                                "`cryptsetup open --test-passphrase` only"
+                              ? "volmgr-recover does not open LUKS1 "
+                                "keyslots; `cryptsetup open "
+                                "--test-passphrase DEVICE` does"
                               : "no intact LUKS2 header copy to read them "
                                 "from"));
         }
