@@ -69,6 +69,8 @@ has "bitlk-open"
 [[ ! -e x.img ]] || fail "extract wrote an output"
 expect_vr 12 mount $B/bitlk-aes-xts-128.img mnt --key-file pw
 has "is a BitLocker volume"
+expect_vr 12 check $B/bitlk-aes-xts-128.img
+has "bitlk-dump"
 
 step "5: not BitLocker: bitlk-dump refuses a LUKS2 volume (exit 5)"
 new_volume vol.img 20M

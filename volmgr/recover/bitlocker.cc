@@ -143,25 +143,32 @@ Status CredentialError(int rc, const std::string& device, const char* what,
 
 bool IsBitlocker(const std::string& device) { return LoadBitlk(device).ok(); }
 
-StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device) {
+StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device,
+                                         bool probe_activation) {
   VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
   LogCapture log;
   log.Attach(cd.get());
   BitlockerInfo info;
-  if (crypt_dump(cd.get()) == 0)
+  if (crypt_dump(cd.get()) == 0) {
     info.protectors = ProtectorsFromDump(log.normal);
-  // libcryptsetup checks whether it would activate the volume at all
-  // (lib/bitlk/bitlk.c _activate_check: state, encryption type, clear key)
-  // before it tries the passphrase; a test activation without a mapping
-  // asks exactly that. An empty passphrase opens nothing, so any other
-  // answer (-EPERM) means: activatable with the right credential.
-  log.errors.clear();
-  const char empty[1] = {0};
-  const int rc = crypt_activate_by_passphrase(cd.get(), nullptr, CRYPT_ANY_SLOT,
-                                              empty, 0, 0);
-  if (rc == -ENOTSUP && !log.errors.empty()) {
-    info.activatable = false;
-    info.activation_problem = log.LastError();
+  }
+  // A clear key always fails libcryptsetup's activation check, before any
+  // KDF runs: then the probe is free, and its reason is wanted.
+  if (probe_activation || Has(info.protectors, "clear key")) {
+    // libcryptsetup checks whether it would activate the volume at all
+    // (lib/bitlk/bitlk.c _activate_check: state, encryption type, clear
+    // key) before it tries the passphrase; a test activation without a
+    // mapping asks exactly that. An empty passphrase opens nothing, so any
+    // other answer (-EPERM) means: activatable with the right credential.
+    // It costs one BitLocker KDF when the check passes.
+    log.errors.clear();
+    const char empty[1] = {0};
+    const int rc = crypt_activate_by_passphrase(cd.get(), nullptr,
+                                                CRYPT_ANY_SLOT, empty, 0, 0);
+    if (rc == -ENOTSUP && !log.errors.empty()) {
+      info.activatable = false;
+      info.activation_problem = log.LastError();
+    }
   }
   if (const char* u = crypt_get_uuid(cd.get())) info.guid = u;
   const char* c = crypt_get_cipher(cd.get());
@@ -205,50 +212,92 @@ Status NotActivatableError(const std::string& device,
       "before Linux can read it");
 }
 
-Status CheckBitlockerCredential(const std::string& device,
-                                const SecretBytes& credential) {
+namespace {
+
+// libcryptsetup's activation check refused the volume (lib/bitlk/bitlk.c
+// _activate_check; its sentences all say "cannot be activated" or "is not
+// supported").
+bool ActivationRefused(int rc, const LogCapture& log) {
+  if (rc != -ENOTSUP) return false;
+  const std::string e = log.LastError();
+  return e.find("cannot be activated") != std::string::npos ||
+         e.find("partially decrypted") != std::string::npos;
+}
+
+// A test activation (no mapping) with `credential`, as `cryptsetup open
+// --test-passphrase`: the activation check first (no KDF when it refuses),
+// then the credential (one KDF per VMK it tries).
+StatusOr<CredentialCheck> TestActivation(crypt_device* cd, LogCapture& log,
+                                         const std::string& device,
+                                         const SecretBytes& credential) {
+  auto pass = credential.RevealAsString();
+  log.errors.clear();
+  int rc = crypt_activate_by_passphrase(cd, nullptr, CRYPT_ANY_SLOT,
+                                        pass.data(), pass.size(), 0);
+  if (rc >= 0) return CredentialCheck{};
+  if (ActivationRefused(rc, log)) {
+    CredentialCheck c{false, log.LastError()};
+    // Is the credential right all the same? crypt_volume_key_get skips the
+    // activation check.
+    const int size = crypt_get_volume_key_size(cd);
+    if (size <= 0) return InternalError("BitLocker volume key size unknown");
+    VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek,
+                            SecretBytes::Allocate(static_cast<size_t>(size)));
+    size_t len = fvek.size();
+    rc = crypt_volume_key_get(
+        cd, CRYPT_ANY_SLOT,
+        reinterpret_cast<char*>(fvek.RevealMutable().data()), &len, pass.data(),
+        pass.size());
+    if (rc >= 0) return c;
+  }
+  if (rc == -ENOTSUP) {
+    VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info,
+                            InspectBitlocker(device, false));
+    return CredentialError(rc, device, "unlocking", info.protectors);
+  }
+  return CredentialError(rc, device, "unlocking", {});
+}
+
+}  // namespace
+
+StatusOr<CredentialCheck> CheckBitlockerCredential(
+    const std::string& device, const SecretBytes& credential) {
   VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
   LogCapture log;
   log.Attach(cd.get());
-  const int size = crypt_get_volume_key_size(cd.get());
-  if (size <= 0) return InternalError("BitLocker volume key size unknown");
-  VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek,
-                          SecretBytes::Allocate(static_cast<size_t>(size)));
-  size_t len = fvek.size();
-  auto pass = credential.RevealAsString();
-  int rc =
-      crypt_volume_key_get(cd.get(), CRYPT_ANY_SLOT,
-                           reinterpret_cast<char*>(fvek.RevealMutable().data()),
-                           &len, pass.data(), pass.size());
-  if (rc < 0) {
-    if (rc != -ENOTSUP) return CredentialError(rc, device, "unlocking", {});
-    VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
-    return CredentialError(rc, device, "unlocking", info.protectors);
-  }
-  return Status::Ok();
+  return TestActivation(cd.get(), log, device, credential);
 }
 
 Status OpenBitlocker(const std::string& device, const std::string& name,
                      const SecretBytes& credential) {
-  // Before device-mapper is even needed: a volume libcryptsetup will not
-  // activate gets that answer, not a guess about protectors.
-  VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+  VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device, false));
   if (!info.activatable || info.clear_key_only()) {
     return NotActivatableError(device, info);
   }
+  VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
+  LogCapture log;
+  log.Attach(cd.get());
   // The node can exist while the kernel lacks the driver (ENODEV on open).
   const int ctl = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
   if (ctl >= 0) close(ctl);
   if (ctl < 0) {
+    // No mapping can be made; the answer about the volume and the
+    // credential can still be given (a volume libcryptsetup will not
+    // activate is that, not "no device-mapper").
+    VOLMGR_ASSIGN_OR_RETURN(CredentialCheck c,
+                            TestActivation(cd.get(), log, device, credential));
+    if (!c.activatable) {
+      info.activatable = false;
+      info.activation_problem = c.activation_problem;
+      return NotActivatableError(device, info);
+    }
     return UnavailableError(
         "device-mapper is not available here (/dev/mapper/control): "
         "BitLocker data is read through a dm-crypt mapping; `volmgr-recover "
         "bitlk-dump --key-file` still checks the credential offline");
   }
-  VOLMGR_ASSIGN_OR_RETURN(CryptHandle cd, LoadBitlk(device));
-  LogCapture log;
-  log.Attach(cd.get());
   auto pass = credential.RevealAsString();
+  log.errors.clear();
   int rc = crypt_activate_by_passphrase(cd.get(), name.c_str(), CRYPT_ANY_SLOT,
                                         pass.data(), pass.size(),
                                         CRYPT_ACTIVATE_READONLY);
@@ -259,6 +308,11 @@ Status OpenBitlocker(const std::string& device, const std::string& name,
     return UnavailableError("the kernel has no dm-crypt (" +
                             std::string(rc == -ENOENT ? "ENOENT" : "ENODEV") +
                             ") to map " + device);
+  }
+  if (ActivationRefused(rc, log)) {
+    info.activatable = false;
+    info.activation_problem = log.LastError();
+    return NotActivatableError(device, info);
   }
   if (rc < 0) {
     Status st = CredentialError(rc, device, "activating", info.protectors);

@@ -52,10 +52,14 @@ struct BitlockerInfo {
 // True if `device` holds a BitLocker volume libcryptsetup can parse.
 bool IsBitlocker(const std::string& device);
 
-// kFailedPrecondition if `device` is not a BitLocker volume. Reads only;
-// the activation check is libcryptsetup's own (a test activation with no
-// mapping and an empty passphrase, as `cryptsetup open --test-passphrase`).
-StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device);
+// kFailedPrecondition if `device` is not a BitLocker volume. Reads only.
+// With `probe_activation` (and always for a volume with a clear key, where
+// it costs nothing), `activatable` is libcryptsetup's own answer: a test
+// activation with no mapping and an empty passphrase, as `cryptsetup open
+// --test-passphrase` (one BitLocker KDF when the volume passes the check).
+// Without it, `activatable` stays true: unknown until a credential is tried.
+StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device,
+                                         bool probe_activation);
 
 // Why `info`'s volume cannot be activated, as a kUnsupported Status that
 // says what stock cryptsetup says and what to do in Windows.
@@ -63,13 +67,19 @@ StatusOr<BitlockerInfo> InspectBitlocker(const std::string& device);
 Status NotActivatableError(const std::string& device,
                            const BitlockerInfo& info);
 
-// Proves a credential offline (no device-mapper): decrypts the VMK and the
-// FVEK with it, then wipes them. kAuthFailed when it opens nothing;
-// kUnsupported for a volume libcryptsetup cannot unlock with it (only
-// protectors it cannot use). Says nothing about activation: see
-// BitlockerInfo::activatable.
-Status CheckBitlockerCredential(const std::string& device,
-                                const SecretBytes& credential);
+struct CredentialCheck {
+  bool activatable = true;         // false: right credential, but see below
+  std::string activation_problem;  // libcryptsetup's sentence
+};
+
+// Proves a credential offline (no device-mapper), as `cryptsetup open
+// --test-passphrase`: decrypts the VMK and the FVEK with it, then wipes
+// them. kAuthFailed when it opens nothing; kUnsupported for a volume
+// libcryptsetup cannot unlock with it (only protectors it cannot use). A
+// right credential for a volume libcryptsetup will not activate gives
+// activatable false (one KDF pass either way).
+StatusOr<CredentialCheck> CheckBitlockerCredential(
+    const std::string& device, const SecretBytes& credential);
 
 // Creates a read-only mapping /dev/mapper/`name`. kAuthFailed for a wrong
 // credential; kUnsupported for a volume libcryptsetup cannot activate

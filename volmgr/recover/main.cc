@@ -738,7 +738,11 @@ int Run(int argc, char** argv) {
   bd->callback([&] {
     result = [&]() -> Status {
       DisableHeaderAutoRepair();  // read-only: never repair
-      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      // Without a credential, libcryptsetup's activation check is asked with
+      // an empty passphrase; with one, the credential's own test activation
+      // answers both questions in one KDF pass.
+      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info,
+                              InspectBitlocker(device, !bd_creds.given()));
       // "opens the volume" only when the credential is right AND
       // libcryptsetup would activate the volume; a right credential for a
       // volume it will not activate is "correct", and the exit code 12.
@@ -750,7 +754,10 @@ int Run(int argc, char** argv) {
           verdict = NotActivatableError(device, info);
         } else {
           VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, bd_creds.Read(device));
-          VOLMGR_RETURN_IF_ERROR(CheckBitlockerCredential(device, secret));
+          VOLMGR_ASSIGN_OR_RETURN(CredentialCheck c,
+                                  CheckBitlockerCredential(device, secret));
+          info.activatable = c.activatable;
+          info.activation_problem = c.activation_problem;
           if (info.activatable) {
             credential = "opens the volume";
           } else {
@@ -813,7 +820,10 @@ int Run(int argc, char** argv) {
     result = [&]() -> Status {
       // Before a credential is asked for: none helps a volume libcryptsetup
       // will not activate, and a clear-key-only one has none to give.
-      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info, InspectBitlocker(device));
+      // (Probed only when free: OpenBitlocker's own activation answers it
+      // with the credential, in one KDF pass.)
+      VOLMGR_ASSIGN_OR_RETURN(BitlockerInfo info,
+                              InspectBitlocker(device, false));
       if (!info.activatable || info.clear_key_only()) {
         return NotActivatableError(device, info);
       }
@@ -946,6 +956,12 @@ int Run(int argc, char** argv) {
     result = [&]() -> Status {
       DisableHeaderAutoRepair();
       VOLMGR_ASSIGN_OR_RETURN(HeaderReport rep, CheckHeader(device));
+      if (rep.format == HeaderFormat::kNone && IsBitlocker(device)) {
+        return UnsupportedError(device +
+                                " is a BitLocker volume, not LUKS: "
+                                "`volmgr-recover bitlk-dump " +
+                                device + "` describes it");
+      }
       // The keyslots, with a credential (keyslot_check.h). A random
       // overwrite of a keyslot area looks like key material: only a
       // credential that must open it tells.
@@ -965,8 +981,9 @@ int Run(int argc, char** argv) {
           slots_status = UnsupportedError(
               "the keyslots were not checked: " +
               std::string(rep.format == HeaderFormat::kLuks1
-                              ? "volmgr-recover checks LUKS1 keyslots with "
-                                "`cryptsetup open --test-passphrase` only"
+                              ? "volmgr-recover does not open LUKS1 "
+                                "keyslots; `cryptsetup open "
+                                "--test-passphrase DEVICE` does"
                               : "no intact LUKS2 header copy to read them "
                                 "from"));
         }
