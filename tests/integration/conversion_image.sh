@@ -181,4 +181,19 @@ has "Encryption paused"
 expect_vm 0 conversion resume g.img --key-file pass
 check_volume g.img $((80 << 20))
 
+step "7: decrypt back offline: a plain ext4 with every file, no staged header left"
+size=$(stat -c %s a.img)
+expect_vm 0 decrypt a.img --key-file pass
+[[ $(stat -c %s a.img) -eq $size ]] || fail "decrypt changed the image size"
+expect 1 cryptsetup isLuks a.img
+expect 0 e2fsck -fn a.img
+rm -rf out && mkdir out
+debugfs -R "rdump / $WORK/out" a.img >/dev/null 2>&1
+(cd out && sha256sum --quiet -c "$WORK/tree.sums") || fail "files differ after decrypt"
+if compgen -G "$VOLMGR_STATE_DIR/conversion/*.init" >/dev/null; then
+  fail "a staged header was left: $(ls "$VOLMGR_STATE_DIR/conversion")"
+fi
+expect_vm 0 conversion status a.img
+has "is not a volume"
+
 finish

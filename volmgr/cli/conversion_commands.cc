@@ -525,7 +525,12 @@ Examples:
       auto& a = *ca;
       VOLMGR_ASSIGN_OR_RETURN(volume::ConversionStatus st,
                               volume::GetConversionStatus(a.device, a.header));
-      if (!st.in_progress) {
+      // A decryption set up but not begun (its header exported, the
+      // device's erased, no reencryption yet: a cut right after the erase)
+      // is not "in progress", but ResumeConversion puts its header back.
+      const bool not_begun_decryption =
+          !st.in_progress && !st.header.empty() && st.header != a.device;
+      if (!st.in_progress && !not_begun_decryption) {
         return FailedPreconditionError("no conversion of " + a.device +
                                        " is in progress");
       }
@@ -606,6 +611,12 @@ Examples:
                   << " is not a volume (no LUKS2 header, no decryption in "
                      "progress): no conversion."
                   << std::endl;
+      } else if (!st.in_progress && !st.header.empty() &&
+                 st.header != ca->device) {
+        std::cout << "A decryption of " << ca->device
+                  << " was set up but had not begun: its header is in "
+                  << st.header << "; `volmgr conversion resume " << ca->device
+                  << "` puts it back." << std::endl;
       } else if (!st.in_progress) {
         std::cout << "No conversion of " << ca->device << " is in progress."
                   << std::endl;

@@ -247,6 +247,44 @@ Status FsyncParentDir(const std::string& path) {
   return FsyncPath(dir);
 }
 
+// Copies the regular file `from` to the new file `to` (mode 0600) and
+// syncs it.
+Status CopyFileSynced(const std::string& from, const std::string& to) {
+  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoToStatus(errno, from);
+  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    close(in);
+    return ErrnoToStatus(err, "creating " + to);
+  }
+  Status st = Status::Ok();
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      st = ErrnoToStatus(errno, "reading " + from);
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(out, buf.data() + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        st = ErrnoToStatus(w < 0 ? errno : EIO, "writing " + to);
+        break;
+      }
+      done += w;
+    }
+    if (!st.ok()) break;
+  }
+  if (st.ok() && fsync(out) != 0) st = ErrnoToStatus(errno, "fsync " + to);
+  close(in);
+  close(out);
+  return st;
+}
+
 Status MakeDirs(const std::string& dir) {
   std::string cur;
   std::stringstream ss(dir);
@@ -1315,9 +1353,28 @@ StatusOr<bool> DecryptInPlace(Volume& vol, const SecretBytes& vmk,
     return s;
   }
   VOLMGR_RETURN_IF_ERROR(FsyncPath(device));
-  // 3. Reencryption metadata in the exported header.
+  // 3. Reencryption metadata in the exported header. libcryptsetup copies
+  // the first data segment to the head of the device and then writes the
+  // header, without flushing the device in between: had it written the
+  // header file itself, a volatile write cache could keep the header (which
+  // says the segment moved) and lose the copy (found by the dm-log-writes
+  // replay, issue 17). So it writes a staged copy; the device is flushed;
+  // only then does the staged header replace the exported one (rename, then
+  // the directory synced). Cut before the rename, the exported header shows
+  // a decryption that has not begun and `conversion resume` puts it back
+  // (the moved copy overwrote only the old header area).
+  const std::string staged = header + ".init";
+  std::remove(staged.c_str());
+  struct RemoveStaged {
+    std::string path;
+    ~RemoveStaged() { std::remove(path.c_str()); }
+  } remove_staged{staged};
+  if (Status s = CopyFileSynced(header, staged); !s.ok()) {
+    restore();
+    return s;
+  }
   {
-    StatusOr<CryptHandle> h = CryptHandle::Load(header, device);
+    StatusOr<CryptHandle> h = CryptHandle::Load(staged, device);
     if (!h.ok()) {
       restore();
       return h.status();
@@ -1342,7 +1399,12 @@ StatusOr<bool> DecryptInPlace(Volume& vol, const SecretBytes& vmk,
       return s;
     }
   }
-  VOLMGR_RETURN_IF_ERROR(FsyncPath(header));
+  VOLMGR_RETURN_IF_ERROR(FsyncPath(device));
+  VOLMGR_RETURN_IF_ERROR(FsyncPath(staged));
+  if (std::rename(staged.c_str(), header.c_str()) != 0) {
+    return ErrnoToStatus(errno, "replacing " + header);
+  }
+  VOLMGR_RETURN_IF_ERROR(FsyncParentDir(header));
   if (init_only) return false;
   ConversionOptions run = options;
   run.map_name = map_name;
