@@ -65,10 +65,9 @@ truncate -s 40M vol.img
 vm format vol.img --new-key-file pass --startup-key sk.bek --label fuzz-corpus \
   --recovery-password-file rp "${ARGON2[@]}" --json >format.json
 jq -r .recovery_password format.json >"$keys/recovery-password.txt"
+jq -r .recovery_id format.json >"$keys/recovery-id.txt"
 RP=$(cat "$keys/recovery-password.txt")
 printf '%s' "$RP" >rp.txt
-# The template volume_tokens writes token sets into: the fresh header.
-head -c 32768 vol.img >"$keys/luks2-template.bin"
 n=0
 snapshot() {  # snapshot NAME: the header's tokens and both header copies now
   cryptsetup luksDump --dump-json-metadata vol.img | jq -c .tokens >"$corpus/volume_tokens/$1"
@@ -116,6 +115,9 @@ vm protector add vol.img pkcs11 --uri "pkcs11:token=ck-b;object=vmk-rsa" --modul
 snapshot pkcs11
 vm suspend vol.img --reboot-count 2 >/dev/null
 snapshot suspended
+# The template volume_tokens writes token sets into: this header, which has
+# every keyslot the snapshots' tokens name.
+head -c 32768 vol.img >"$keys/luks2-template.bin"
 # Stock cryptsetup headers for `check`: LUKS2 it did not make, and LUKS1.
 truncate -s 20M stock2.img stock1.img
 printf 'stock' | cryptsetup luksFormat --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
@@ -154,6 +156,8 @@ printf 'a.b_c-d+e /dev/sdb -\n' >"$corpus/volumes_conf/dash-options"
 
 # ---- what needs the harnesses' fixed keys: fuzz_seedgen --------------------------
 "$SEEDGEN" "$corpus"
+# Issue 17 item 5's wrong JSON types on these seeds: tests/fuzz/regressions.
+python3 "$here/make_regressions.py"
 
 echo "corpora in $corpus:"
 du -sh "$corpus" "$keys"

@@ -74,6 +74,10 @@ const volmgr::protectors::Credentials& Creds() {
     if (!rp.ok()) volmgr::fuzz::SetupFailed("secret memory");
     c->secrets.push_back(std::move(rp).value());
     c->skip_tpm = true;
+    // Only the recovery password protectors: a passphrase protector would
+    // run Argon2id (megabytes, milliseconds) on every input.
+    c->recovery_id =
+        volmgr::fuzz::Trim(volmgr::fuzz::ReadFuzzFile("keys/recovery-id.txt"));
     return c;
   }();
   return *creds;
@@ -102,6 +106,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     volmgr::fuzz::SetupFailed("pwrite");
   }
   auto vol = volmgr::volume::Volume::Load(file->path());
+  static const bool debug = getenv("VOLMGR_FUZZ_DEBUG") != nullptr;
+  if (debug) {
+    std::fprintf(stderr, "Load: %s\n",
+                 vol.ok() ? "ok" : vol.status().message().c_str());
+  }
   if (!vol.ok()) return 0;
   for (const auto& p : vol->protectors()) {
     const auto* h = volmgr::protectors::FindHandler(p.kind);
