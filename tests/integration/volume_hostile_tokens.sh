@@ -14,6 +14,8 @@
 # image byte-for-byte unchanged (read-only verbs), and `protector remove`
 # must then remove the damaged token.
 #
+# The same for a file store's protector record (`files status|decrypt`).
+#
 # Item 12: a LUKS2 label, a token's description or file hint, an unknown
 # token type, a damaged header's fields: printed in text output with every
 # non-printable byte escaped (\xHH), never raw.
@@ -289,5 +291,28 @@ has '\x1b'
 vr check hdr.img --json
 sane
 [[ $(file_sum hdr.img) == "$SUM" ]] || fail "check changed hdr.img"
+
+step "12: a file store's protector record with params.kdf a number (files status/decrypt)"
+command -v sqlite3 >/dev/null || fail "sqlite3 is missing (.ci/install provides it)"
+mkdir store
+expect_vm 0 files init store --key-file pass "${ARGON2[@]}"
+printf 'file layer data\n' >plain.txt
+expect_vm 0 files encrypt store plain.txt c1 --key-file pass
+sqlite3 store/keys.db "UPDATE protectors SET record = json_set(record, '$.params.kdf', 5);" ||
+  fail "sqlite3 could not edit the protector record"
+SUM=$(file_sum store/keys.db)
+vm files status store
+sane
+[[ $LAST_RC -eq 0 ]] || fail "files status: exit $LAST_RC"
+has "unreadable parameters"
+vm files status store --json
+sane
+[[ $LAST_RC -eq 0 ]] || fail "files status --json: exit $LAST_RC"
+vm files decrypt store c1 p1 --key-file pass
+sane
+[[ $LAST_RC -eq 9 ]] || fail "files decrypt with a damaged protector record: exit $LAST_RC, not 9"
+has '"params.kdf" must be a string'
+[[ ! -e p1 ]] || fail "files decrypt left an output file"
+[[ $(file_sum store/keys.db) == "$SUM" ]] || fail "files status/decrypt changed keys.db"
 
 finish
