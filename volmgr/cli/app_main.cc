@@ -1,6 +1,7 @@
 #include "volmgr/cli/app_main.h"
 
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "volmgr/base/secret_bytes.h"
@@ -26,7 +27,23 @@ int HardenedMain(std::string_view program, int (*run)(int, char**), int argc,
                  char** argv) {
   if (Status s = HardenProcess(); !s.ok()) return ReportError(s, program);
   volume::SilenceCryptsetupDefaultLog();
-  return run(argc, argv);
+  // The last line of defence: no input may end a volmgr binary with an
+  // uncaught exception (std::terminate, SIGABRT, exit 134). Libraries return
+  // Status and parse untrusted JSON through JsonReader, so reaching these
+  // handlers is a bug: exit 70, as the exit-code table says. The tests
+  // assert that no hostile input gets here.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return ReportError(
+        InternalError(std::string("internal error (uncaught exception: ") +
+                      e.what() + "); please report it"),
+        program);
+  } catch (...) {
+    return ReportError(
+        InternalError("internal error (uncaught exception); please report it"),
+        program);
+  }
 }
 
 }  // namespace volmgr::cli

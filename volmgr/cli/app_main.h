@@ -18,7 +18,9 @@ int ParseAndRun(CLI::App& app, int argc, char** argv,
                 const std::optional<Status>& result, std::string_view program);
 
 // The body of main(): HardenProcess() (no core dumps), libcryptsetup's
-// default log silenced, then `run`.
+// default log silenced, then `run`. An exception that escapes `run` (a bug:
+// nothing should throw) is reported as an internal error, exit 70, instead
+// of aborting the process.
 int HardenedMain(std::string_view program, int (*run)(int, char**), int argc,
                  char** argv);
 

@@ -121,7 +121,7 @@ void RegisterCustomerKeyCommands(CLI::App& app, CommandEnv env) {
       VOLMGR_ASSIGN_OR_RETURN(const protectors::ProtectorRecord* p,
                               vol.FindProtector(*id));
       if (p->kind != "pkcs11" ||
-          p->params.value("role", "") != protectors::kRoleCustomer) {
+          protectors::StringParamOr(*p, "role") != protectors::kRoleCustomer) {
         return InvalidArgumentError(
             "protector " + p->id + " is not a customer key (it is a " +
             p->kind + " protector); use `volmgr protector remove`");

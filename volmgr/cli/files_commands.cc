@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "volmgr/cli/output.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/files/encrypted_file.h"
 #include "volmgr/files/fuse_fs.h"
@@ -322,18 +323,18 @@ void RegisterFilesCommands(CLI::App& app, CommandEnv env) {
                               {"chunk_size", info.chunk_size},
                               {"file_keys", info.file_keys},
                               {"protectors", prot}};
-        std::cout << doc.dump(2) << std::endl;
+        std::cout << JsonText(doc) << std::endl;
         return Status::Ok();
       }
       std::printf(
           "Store %s\n  ID                 %s\n  master key         "
           "generation %u\n  content            AES-256-GCM, %u-byte chunks, "
           "names AES-256-SIV\n  file keys          %llu\n",
-          a->store.c_str(), info.store_id.c_str(), info.master_generation,
-          info.chunk_size, static_cast<unsigned long long>(info.file_keys));
-      for (const auto& p : prot) {
-        std::printf("  protector %s  %s\n", p["id"].get<std::string>().c_str(),
-                    p["summary"].get<std::string>().c_str());
+          a->store.c_str(), TerminalSafe(info.store_id).c_str(),
+          info.master_generation, info.chunk_size,
+          static_cast<unsigned long long>(info.file_keys));
+      for (const auto& p : info.protectors) {
+        std::printf("  protector %s\n", ProtectorLine(p).c_str());
       }
       return Status::Ok();
     }();

@@ -272,7 +272,8 @@ int Run(int argc, char** argv) {
           return InvalidArgumentError("NAME is empty");
         VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
         for (const auto& w : vol.warnings()) {
-          std::fprintf(stderr, "volmgr: warning: %s\n", w.c_str());
+          std::fprintf(stderr, "volmgr: warning: %s\n",
+                       TerminalSafe(w).c_str());
         }
         VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u,
                                 Unlock(vol, unlock, ClearKeyUse::kCounted));
@@ -282,7 +283,7 @@ int Run(int argc, char** argv) {
                                           : "clear key (protection suspended)";
         if (test_only) {
           std::printf("%s unlocks with protector %s (%s).\n", device.c_str(),
-                      u.used.id.c_str(), used_name.c_str());
+                      TerminalSafe(u.used.id).c_str(), used_name.c_str());
           return Status::Ok();
         }
         act.no_read_workqueue = !read_wq;
@@ -349,7 +350,7 @@ int Run(int argc, char** argv) {
           text += VolumeText(*vol);
         }
         if (status_json) {
-          std::cout << (target.empty() ? all : all.at(0)).dump(2) << std::endl;
+          std::cout << JsonText(target.empty() ? all : all.at(0)) << std::endl;
         } else if (target.empty() && all.empty()) {
           std::cout << "No volmgr volume is open." << std::endl;
         } else {
@@ -497,15 +498,14 @@ int Run(int argc, char** argv) {
         if (list_json) {
           nlohmann::json a = nlohmann::json::array();
           for (const auto& p : vol.protectors()) a.push_back(ProtectorJson(p));
-          std::cout << a.dump(2) << std::endl;
+          std::cout << JsonText(a) << std::endl;
           return Status::Ok();
         }
         for (const auto& p : vol.protectors()) {
-          std::printf("%s  %s\n", p.id.c_str(),
-                      protectors::FindHandler(p.kind)->Describe(p).c_str());
+          std::printf("%s\n", ProtectorLine(p).c_str());
         }
         for (const auto& w : vol.warnings()) {
-          std::printf("warning: %s\n", w.c_str());
+          std::printf("warning: %s\n", TerminalSafe(w).c_str());
         }
         return Status::Ok();
       }();

@@ -3,15 +3,24 @@
 #include <cmath>
 #include <cstdio>
 
+#include "volmgr/base/terminal_text.h"
 #include "volmgr/protectors/customer_key_policy.h"
 #include "volmgr/volume/conversion.h"
 
 namespace volmgr::cli {
 
 int ReportError(const Status& status, std::string_view program) {
+  // Messages quote what the disk holds (token types, labels, file names):
+  // escaped, keeping the line breaks of volmgr's own multi-line messages.
   std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()),
-               program.data(), status.message().c_str());
+               program.data(),
+               TerminalSafe(status.message(), /*keep_newlines=*/true).c_str());
   return ExitCodeFor(status.code());
+}
+
+std::string JsonText(const nlohmann::json& doc) {
+  return doc.dump(2, ' ', /*ensure_ascii=*/false,
+                  nlohmann::json::error_handler_t::replace);
 }
 
 std::string HumanBytes(uint64_t bytes) {
@@ -138,15 +147,17 @@ nlohmann::json VolumeJson(const volume::Volume& vol) {
 }
 
 std::string VolumeText(const volume::Volume& vol) {
+  // Everything below but the numbers comes from the header, which whoever
+  // wrote the disk chose: every value goes through TerminalSafe().
   const auto& l = vol.luks();
   auto payload = l.payload_bytes();
   auto mappings = vol.ActiveMappingNames();
   std::string out;
   auto row = [&](const std::string& k, const std::string& v) {
-    out += "  " + k + std::string(k.size() < 20 ? 20 - k.size() : 1, ' ') + v +
-           "\n";
+    out += "  " + k + std::string(k.size() < 20 ? 20 - k.size() : 1, ' ') +
+           TerminalSafe(v) + "\n";
   };
-  out += "Volume " + vol.device() + "\n";
+  out += "Volume " + TerminalSafe(vol.device()) + "\n";
   row("UUID:", vol.uuid());
   if (!l.label().empty()) row("Label:", l.label());
   row("Size:", payload.ok() ? HumanBytes(*payload) : "unknown");
@@ -166,15 +177,23 @@ std::string VolumeText(const volume::Volume& vol) {
   }
   out += "  Key protectors:\n";
   for (const auto& p : vol.protectors()) {
-    const auto* h = protectors::FindHandler(p.kind);
-    out += "    " + p.id + "  " + (h ? h->Describe(p) : p.kind);
-    if (!p.description.empty()) out += "  \"" + p.description + "\"";
+    out += "    " + ProtectorLine(p);
+    if (!p.description.empty()) {
+      out += "  \"" + TerminalSafe(p.description) + "\"";
+    }
     out += "\n";
   }
   const auto policy = protectors::EvaluatePolicy(vol.protectors());
   if (policy.applies()) row("Customer Key:", policy.Summary());
-  for (const auto& w : vol.warnings()) out += "  Warning: " + w + "\n";
+  for (const auto& w : vol.warnings()) {
+    out += "  Warning: " + TerminalSafe(w) + "\n";
+  }
   return out;
+}
+
+std::string ProtectorLine(const protectors::ProtectorRecord& p) {
+  const auto* h = protectors::FindHandler(p.kind);
+  return TerminalSafe(p.id) + "  " + TerminalSafe(h ? h->Describe(p) : p.kind);
 }
 
 }  // namespace volmgr::cli

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "volmgr/base/status.h"
+#include "volmgr/base/terminal_text.h"
 #include "volmgr/protectors/protector.h"
 #include "volmgr/volume/conversion.h"
 #include "volmgr/volume/volume.h"
@@ -17,12 +18,21 @@ namespace volmgr::cli {
 // Prints "<program>: <message>" on stderr and returns the exit code.
 int ReportError(const Status& status, std::string_view program = "volmgr");
 
+// `doc` as indented JSON text for stdout. Strings from libcryptsetup (a
+// label, a header's raw fields) need not be valid UTF-8, on which nlohmann's
+// dump() throws: invalid bytes become U+FFFD instead.
+std::string JsonText(const nlohmann::json& doc);
+
 // `status` / `protector list` as JSON. Never contains a secret.
 nlohmann::json VolumeJson(const volume::Volume& vol);
 nlohmann::json ProtectorJson(const protectors::ProtectorRecord& p);
 
-// The same as aligned human text.
+// The same as aligned human text. Text from the disk (label, IDs, token
+// fields, warnings) is escaped with TerminalSafe() (base/terminal_text.h).
 std::string VolumeText(const volume::Volume& vol);
+
+// "<ID>  <Describe()>", escaped for a terminal: one protector in text output.
+std::string ProtectorLine(const protectors::ProtectorRecord& p);
 
 std::string HumanBytes(uint64_t bytes);
 

@@ -34,7 +34,8 @@ Status RecoveryAgentOptions::Fill(const volume::Volume& vol,
   for (const auto& k : agent_keys) token |= k.rfind("pkcs11:", 0) == 0;
   for (const auto& p : vol.protectors()) {
     if (p.kind != "cert" || agent_keys.empty()) continue;
-    auto der = protectors::FromBase64(p.params.value("certificate", ""));
+    auto der =
+        protectors::FromBase64(protectors::StringParamOr(p, "certificate"));
     if (!der.ok()) continue;
     auto cert = x509::Certificate::FromDer(*der);
     if (!cert.ok()) continue;

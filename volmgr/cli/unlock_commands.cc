@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "volmgr/base/terminal_text.h"
 #include "volmgr/boot/volumes_conf.h"
 #include "volmgr/cli/boot_prompt.h"
 #include "volmgr/volume/luks_device.h"
@@ -90,7 +91,9 @@ class BootLog {
   void Error(const std::string& m) { Write(LOG_ERR, m); }
 
  private:
-  void Write(int prio, const std::string& m) {
+  void Write(int prio, const std::string& text) {
+    // One line per message, whatever the header put in it.
+    const std::string m = TerminalSafe(text);
     if (syslog_) syslog(prio, "%s: %s", device_.c_str(), m.c_str());
     if (journal_) {
       std::fprintf(stderr, "<%d>volmgr: %s: %s\n", prio, device_.c_str(),

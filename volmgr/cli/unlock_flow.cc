@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "volmgr/base/secret_io.h"
+#include "volmgr/base/terminal_text.h"
 #include "volmgr/cli/output.h"
 
 namespace volmgr::cli {
@@ -27,12 +28,14 @@ void PrintResealOutcomes(const std::vector<volume::ResealOutcome>& out) {
   for (const auto& o : out) {
     if (o.status.ok()) {
       std::fprintf(stderr, "volmgr: resealed TPM protector %s: %s\n",
-                   o.protector_id.c_str(), o.summary.c_str());
+                   TerminalSafe(o.protector_id).c_str(),
+                   TerminalSafe(o.summary).c_str());
     } else {
       std::fprintf(stderr,
                    "volmgr: warning: TPM protector %s was not resealed: %s; "
                    "run `volmgr reseal` once the cause is fixed\n",
-                   o.protector_id.c_str(), o.status.message().c_str());
+                   TerminalSafe(o.protector_id).c_str(),
+                   TerminalSafe(o.status.message()).c_str());
     }
   }
 }
@@ -42,15 +45,17 @@ void ReportTpmFallback(const std::vector<volume::UnlockFailure>& failures) {
   for (const auto& f : failures) {
     if (f.kind != "tpm") continue;
     std::fprintf(stderr, "volmgr: %s; falling back\n",
-                 f.status.message().c_str());
+                 TerminalSafe(f.status.message()).c_str());
   }
 }
 
 bool HasTpmProtector(const Volume& vol, bool with_pin) {
   return std::any_of(vol.protectors().begin(), vol.protectors().end(),
                      [&](const protectors::ProtectorRecord& p) {
-                       return p.kind == "tpm" &&
-                              (!with_pin || p.params.value("pin", false));
+                       if (p.kind != "tpm") return false;
+                       auto pin = protectors::ParamsReader(p).OptionalBool(
+                           "pin", false);
+                       return !with_pin || (pin.ok() && *pin);
                      });
 }
 
@@ -85,7 +90,7 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
       return std::move(r->unlock);
     }
     std::fprintf(stderr, "volmgr: warning: %s; trying the protectors\n",
-                 r.status().message().c_str());
+                 TerminalSafe(r.status().message()).c_str());
   }
   Credentials creds;
   if (o.UsesPkcs11()) {
@@ -102,7 +107,8 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
     if (!r.ok() && failures.size() == 1) return failures.front().status;
     if (!r.ok()) {
       for (const auto& f : failures) {
-        std::fprintf(stderr, "volmgr: %s\n", f.status.message().c_str());
+        std::fprintf(stderr, "volmgr: %s\n",
+                     TerminalSafe(f.status.message()).c_str());
       }
     }
     return r;

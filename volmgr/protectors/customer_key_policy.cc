@@ -6,8 +6,8 @@ namespace volmgr::protectors {
 namespace {
 
 std::string TokenOf(const ProtectorRecord& r) {
-  return TokenIdentity(r.params.value("token_label", ""),
-                       r.params.value("token_serial", ""));
+  return TokenIdentity(StringParamOr(r, "token_label"),
+                       StringParamOr(r, "token_serial"));
 }
 
 std::string Plural(size_t n, const std::string& what) {
@@ -25,7 +25,7 @@ CustomerKeyPolicy EvaluatePolicy(const std::vector<ProtectorRecord>& all) {
   for (const auto& r : all) {
     if (r.kind == "cert") p.agents.push_back(r.id);
     if (r.kind != "pkcs11") continue;
-    const std::string role = r.params.value("role", "");
+    const std::string role = StringParamOr(r, "role");
     if (role == kRoleAvailability) {
       p.availability_keys.push_back(r.id);
     } else if (role == kRoleCustomer) {
@@ -63,7 +63,7 @@ Status CheckNewCustomerKey(const std::vector<ProtectorRecord>& existing,
         " customer keys; revoke one before adding another");
   }
   for (const auto& r : existing) {
-    if (r.kind == "pkcs11" && r.params.value("role", "") == kRoleCustomer &&
+    if (r.kind == "pkcs11" && StringParamOr(r, "role") == kRoleCustomer &&
         TokenOf(r) == token_identity) {
       return FailedPreconditionError(
           "customer key " + r.id.substr(0, 8) + " is already in token " +

@@ -1,6 +1,8 @@
 // Passphrase protector: KEK = Argon2id(passphrase, salt, calibrated cost).
 // Token params: {"kdf":"argon2id","time_cost","memory_kib","parallelism",
 // "salt"(base64, 32 bytes)}; docs/FORMAT.md "volmgr-passphrase".
+#include <limits>
+
 #include "volmgr/protectors/protector.h"
 
 namespace volmgr::protectors {
@@ -94,22 +96,24 @@ class PassphraseProtector final : public ProtectorHandler {
   };
 
   static StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
-    const auto& j = r.params;
-    auto bad = CorruptionError("passphrase protector " + r.id +
-                               ": malformed parameters");
-    if (j.value("kdf", "") != "argon2id") return bad;
-    for (const char* k : {"time_cost", "memory_kib", "parallelism"}) {
-      if (!j.contains(k) || !j[k].is_number_unsigned()) return bad;
+    const JsonReader j = ParamsReader(r);
+    const StatusOr<std::string> kdf = j.String("kdf");
+    if (!kdf.ok()) return kdf.status();
+    if (kdf->compare("argon2id") != 0) {
+      return j.FieldError("kdf", "is \"" + *kdf + "\", not \"argon2id\"");
     }
-    if (!j.contains("salt") || !j["salt"].is_string()) return bad;
+    constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
     Params p;
-    p.argon2.time_cost = j["time_cost"].get<uint32_t>();
-    p.argon2.memory_kib = j["memory_kib"].get<uint32_t>();
-    p.argon2.parallelism = j["parallelism"].get<uint32_t>();
-    if (!p.argon2.Validate().ok()) return bad;
-    auto salt = FromBase64(j["salt"].get<std::string>());
-    if (!salt.ok() || salt->size() != kSaltBytes) return bad;
-    p.salt = std::move(salt).value();
+    VOLMGR_ASSIGN_OR_RETURN(p.argon2.time_cost, j.Unsigned("time_cost", kU32));
+    VOLMGR_ASSIGN_OR_RETURN(p.argon2.memory_kib,
+                            j.Unsigned("memory_kib", kU32));
+    VOLMGR_ASSIGN_OR_RETURN(p.argon2.parallelism,
+                            j.Unsigned("parallelism", kU32));
+    if (Status s = p.argon2.Validate(); !s.ok()) {
+      return CorruptionError(j.what() +
+                             ": Argon2id parameters: " + s.message());
+    }
+    VOLMGR_ASSIGN_OR_RETURN(p.salt, SaltParam(r, kSaltBytes));
     return p;
   }
 };

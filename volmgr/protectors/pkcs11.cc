@@ -212,7 +212,7 @@ class Pkcs11Protector final : public ProtectorHandler {
   // key only in volmgr-recover.
   bool CanTry(const ProtectorRecord& r, const Credentials& c) const override {
     if (!c.use_pkcs11) return false;
-    return r.params.value("role", "") == kRoleCustomer ||
+    return StringParamOr(r, "role") == kRoleCustomer ||
            c.allow_availability_key;
   }
 

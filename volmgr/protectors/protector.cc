@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <mutex>
 
 #include "volmgr/base/clock.h"
+#include "volmgr/base/json_reader.h"
 #include "volmgr/base/uuid.h"
 
 namespace volmgr::protectors {
@@ -45,56 +47,54 @@ std::vector<std::string> RegisteredKinds() {
 
 StatusOr<ProtectorRecord> ProtectorRecord::FromTokenJson(
     int token_id, std::string_view json) {
-  Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return CorruptionError("token " + std::to_string(token_id) +
-                           " is not valid JSON");
+  const std::string name = "token " + std::to_string(token_id);
+  Json j;
+  VOLMGR_RETURN_IF_ERROR(JsonReader::ParseObject(json, name, j));
+  auto type = JsonReader(j, name).String("type");
+  if (!type.ok()) {
+    return CorruptionError(name + " has no type (" + type.status().message() +
+                           ")");
   }
-  auto type = j.find("type");
-  if (type == j.end() || !type->is_string()) {
-    return CorruptionError("token " + std::to_string(token_id) +
-                           " has no type");
-  }
-  const std::string& t = type->get_ref<const std::string&>();
+  const std::string& t = *type;
   if (t.rfind(kTokenTypePrefix, 0) != 0) {
-    return UnsupportedError("token " + std::to_string(token_id) + " (" + t +
-                            ") is not a volmgr token");
+    return UnsupportedError(name + " (" + t + ") is not a volmgr token");
   }
-  ProtectorRecord r;
-  r.token_id = token_id;
-  r.kind = t.substr(kTokenTypePrefix.size());
-  auto bad = [&](std::string_view field) {
-    return CorruptionError("volmgr token " + std::to_string(token_id) + " (" +
-                           t + "): field \"" + std::string(field) +
-                           "\" is missing or has the wrong type");
-  };
-  auto get_string = [&](const char* key, std::string& out) -> bool {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) return false;
-    out = it->get<std::string>();
-    return true;
-  };
-  auto v = j.find("version");
-  if (v == j.end() || !v->is_number_integer()) return bad("version");
-  r.version = v->get<int>();
-  if (!get_string("id", r.id)) return bad("id");
-  if (!get_string("created", r.created)) return bad("created");
-  if (!get_string("wrapped_vmk", r.wrapped_vmk)) return bad("wrapped_vmk");
-  get_string("description", r.description);
-  auto ks = j.find("keyslots");
-  if (ks == j.end() || !ks->is_array()) return bad("keyslots");
-  for (const auto& s : *ks) {
-    if (!s.is_string()) return bad("keyslots");
-    try {
-      r.keyslots.push_back(std::stoi(s.get<std::string>()));
-    } catch (...) {
-      return bad("keyslots");
+  const JsonReader r(
+      j, "volmgr token " + std::to_string(token_id) + " (" + t + ")");
+  ProtectorRecord rec;
+  rec.token_id = token_id;
+  rec.kind = t.substr(kTokenTypePrefix.size());
+  VOLMGR_ASSIGN_OR_RETURN(
+      int64_t version,
+      r.Integer("version", 0, std::numeric_limits<int>::max()));
+  rec.version = static_cast<int>(version);
+  VOLMGR_ASSIGN_OR_RETURN(rec.id, r.String("id"));
+  VOLMGR_ASSIGN_OR_RETURN(rec.created, r.String("created"));
+  VOLMGR_ASSIGN_OR_RETURN(rec.wrapped_vmk, r.String("wrapped_vmk"));
+  VOLMGR_ASSIGN_OR_RETURN(rec.description, r.OptionalString("description"));
+  VOLMGR_ASSIGN_OR_RETURN(rec.keyslots, KeyslotsOf(r));
+  VOLMGR_RETURN_IF_ERROR(r.Object("params").status());
+  rec.params = j["params"];
+  return rec;
+}
+
+StatusOr<std::vector<int>> KeyslotsOf(const JsonReader& token) {
+  VOLMGR_ASSIGN_OR_RETURN(const Json* ks, token.Array("keyslots"));
+  std::vector<int> out;
+  for (size_t i = 0; i < ks->size(); ++i) {
+    const Json& s = (*ks)[i];
+    // LUKS2 writes keyslot numbers as decimal strings; there are 32.
+    const std::string* text = s.get_ptr<const std::string*>();
+    if (text == nullptr || text->empty() || text->size() > 2 ||
+        !std::all_of(text->begin(), text->end(),
+                     [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoi(*text) > 31) {
+      return token.ArrayElementError("keyslots", i,
+                                     "must be a keyslot number as a string");
     }
+    out.push_back(std::stoi(*text));
   }
-  auto p = j.find("params");
-  if (p == j.end() || !p->is_object()) return bad("params");
-  r.params = *p;
-  return r;
+  return out;
 }
 
 std::string ProtectorRecord::ToTokenJson() const {
@@ -110,7 +110,8 @@ std::string ProtectorRecord::ToTokenJson() const {
       {"params", params},
       {"wrapped_vmk", wrapped_vmk},
   };
-  return j.dump();
+  // A description from argv need not be valid UTF-8 (dump() would throw).
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 crypto::WrapContext VmkWrapContext(const ProtectorRecord& record,
@@ -162,14 +163,26 @@ StatusOr<ProtectorRecord> NewRecord(std::string_view kind, int version,
   return r;
 }
 
+JsonReader ParamsReader(const ProtectorRecord& record) {
+  return JsonReader(record.params, record.kind + " protector " + record.id,
+                    "params");
+}
+
+std::string StringParamOr(const ProtectorRecord& record, std::string_view key,
+                          std::string fallback) {
+  auto v = ParamsReader(record).OptionalString(key);
+  return v.ok() && !v->empty() ? *v : fallback;
+}
+
 StatusOr<std::vector<uint8_t>> SaltParam(const ProtectorRecord& record,
                                          size_t size) {
-  Status bad = CorruptionError(record.kind + " protector " + record.id +
-                               ": malformed parameters");
-  auto it = record.params.find("salt");
-  if (it == record.params.end() || !it->is_string()) return bad;
-  auto salt = FromBase64(it->get<std::string>());
-  if (!salt.ok() || salt->size() != size) return bad;
+  const JsonReader params = ParamsReader(record);
+  VOLMGR_ASSIGN_OR_RETURN(std::string text, params.String("salt"));
+  auto salt = FromBase64(text);
+  if (!salt.ok() || salt->size() != size) {
+    return params.FieldError(
+        "salt", "must be base64 of " + std::to_string(size) + " bytes");
+  }
   return salt;
 }
 

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "volmgr/base/json_reader.h"
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/status.h"
 #include "volmgr/crypto/argon2id.h"
@@ -190,6 +191,21 @@ StatusOr<SecretBytes> UnwrapVmkFrom(const ProtectorRecord& record,
 // Fresh record skeleton: new UUID, creation time now, given kind/version.
 StatusOr<ProtectorRecord> NewRecord(std::string_view kind, int version,
                                     std::string description);
+
+// The token's "keyslots": decimal strings "0".."31". kCorruption naming the
+// element otherwise.
+StatusOr<std::vector<int>> KeyslotsOf(const JsonReader& token);
+
+// Reads record.params with type checks (base/json_reader.h); messages name
+// "<kind> protector <id>: field "params.<key>"". Every handler reads its
+// params through it, never with nlohmann's throwing value()/get<T>().
+// REQUIRES: `record` outlives the reader.
+JsonReader ParamsReader(const ProtectorRecord& record);
+
+// params[key] when it is a string, else `fallback`; never throws. For reads
+// of records that Validate() accepted (role, token label, certificate).
+std::string StringParamOr(const ProtectorRecord& record, std::string_view key,
+                          std::string fallback = "");
 
 // params["salt"] decoded; kCorruption ("<kind> protector <id>: malformed
 // parameters") unless it is base64 of exactly `size` bytes.

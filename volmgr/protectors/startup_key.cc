@@ -30,6 +30,8 @@ class StartupKeyProtector final : public ProtectorHandler {
   std::string_view display_name() const override { return "startup key"; }
 
   Status Validate(const ProtectorRecord& r) const override {
+    VOLMGR_RETURN_IF_ERROR(
+        ParamsReader(r).OptionalString("file_hint").status());
     return SaltParam(r, kSaltBytes).status();
   }
 
@@ -77,8 +79,9 @@ class StartupKeyProtector final : public ProtectorHandler {
   }
 
   std::string Describe(const ProtectorRecord& r) const override {
-    std::string hint = r.params.value("file_hint", "");
-    return "startup key" + (hint.empty() ? "" : ", file " + hint);
+    auto hint = ParamsReader(r).OptionalString("file_hint");
+    if (!hint.ok()) return "startup key (unreadable file hint)";
+    return "startup key" + (hint->empty() ? "" : ", file " + *hint);
   }
 };
 

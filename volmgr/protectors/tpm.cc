@@ -53,32 +53,23 @@ struct Params {
 };
 
 StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
-  const auto& j = r.params;
+  const JsonReader j = ParamsReader(r);
   auto bad = [&](std::string_view what) {
     return CorruptionError("TPM protector " + r.id + ": " + std::string(what));
   };
-  for (const char* k : {"sealed", "bank", "salt"}) {
-    if (!j.contains(k) || !j[k].is_string()) {
-      return bad("parameter \"" + std::string(k) + "\" is missing");
-    }
-  }
-  for (const char* k : {"pin", "startup_key"}) {
-    if (!j.contains(k) || !j[k].is_boolean()) {
-      return bad("parameter \"" + std::string(k) + "\" is missing");
-    }
-  }
-  if (!j.contains("pcrs") || !j["pcrs"].is_array()) {
-    return bad("parameter \"pcrs\" is missing");
-  }
-  if (j["bank"].get<std::string>() != "sha256") {
-    return bad("PCR bank \"" + j["bank"].get<std::string>() +
-               "\" is not supported (sha256 only)");
+  VOLMGR_ASSIGN_OR_RETURN(std::string sealed, j.String("sealed"));
+  const StatusOr<std::string> bank = j.String("bank");
+  if (!bank.ok()) return bank.status();
+  VOLMGR_ASSIGN_OR_RETURN(const nlohmann::json* pcrs, j.Array("pcrs"));
+  VOLMGR_RETURN_IF_ERROR(j.OptionalString("file_hint").status());
+  if (bank->compare("sha256") != 0) {
+    return bad("PCR bank \"" + *bank + "\" is not supported (sha256 only)");
   }
   Params p;
-  p.pin = j["pin"].get<bool>();
-  p.startup_key = j["startup_key"].get<bool>();
+  VOLMGR_ASSIGN_OR_RETURN(p.pin, j.Bool("pin"));
+  VOLMGR_ASSIGN_OR_RETURN(p.startup_key, j.Bool("startup_key"));
   VOLMGR_ASSIGN_OR_RETURN(p.salt, SaltParam(r, kSaltBytes));
-  auto raw = FromBase64(j["sealed"].get<std::string>());
+  auto raw = FromBase64(sealed);
   if (!raw.ok()) return bad("sealed blob is not base64");
   auto blob = tpm::ParseSealedBlob(*raw);
   if (!blob.ok()) return bad("sealed blob: " + blob.status().message());
@@ -86,8 +77,11 @@ StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
   // The JSON copies of what the blob says must agree with it: a reader of
   // the token (status, luksDump) must not be told another PCR set.
   std::vector<uint32_t> listed;
-  for (const auto& v : j["pcrs"]) {
-    if (!v.is_number_unsigned()) return bad("malformed PCR list");
+  for (size_t i = 0; i < pcrs->size(); ++i) {
+    const auto& v = (*pcrs)[i];
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > 23) {
+      return j.ArrayElementError("pcrs", i, "must be a PCR index 0..23");
+    }
     listed.push_back(v.get<uint32_t>());
   }
   if (listed != p.blob.pcrs.Indices()) {
@@ -284,7 +278,11 @@ class TpmProtector final : public ProtectorHandler {
     }
     nlohmann::json pcr_list = nlohmann::json::array();
     for (uint32_t i : blob.pcrs.Indices()) pcr_list.push_back(i);
-    std::string hint = old ? old->params.value("file_hint", "") : "";
+    std::string hint;
+    if (old) {
+      VOLMGR_ASSIGN_OR_RETURN(hint,
+                              ParamsReader(*old).OptionalString("file_hint"));
+    }
     out.record.params = {{"sealed", ToBase64(tpm::SerializeSealedBlob(blob))},
                          {"bank", "sha256"},
                          {"pcrs", pcr_list},
@@ -315,8 +313,8 @@ class TpmProtector final : public ProtectorHandler {
     auto pcrs = p->blob.pcrs.Indices();
     s += std::string(pcrs.size() == 1 ? " (PCR " : " (PCRs ") +
          PcrListText(pcrs) + ", sha256)";
-    std::string hint = r.params.value("file_hint", "");
-    if (!hint.empty()) s += ", file " + hint;
+    auto hint = ParamsReader(r).OptionalString("file_hint");
+    if (hint.ok() && !hint->empty()) s += ", file " + *hint;
     return s;
   }
 };

@@ -26,8 +26,10 @@
 
 #include "volmgr/base/secret_bytes.h"
 #include "volmgr/base/secret_io.h"
+#include "volmgr/base/terminal_text.h"
 #include "volmgr/cli/app_main.h"
 #include "volmgr/cli/credential_options.h"
+#include "volmgr/cli/output.h"
 #include "volmgr/cli/recovery_agent_options.h"
 #include "volmgr/cli/secret_input.h"
 #include "volmgr/cli/unlock_flow.h"
@@ -136,7 +138,8 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o) {
   }
   if (!vol.ok()) return vol.status();
   for (const auto& w : vol->warnings()) {
-    std::fprintf(stderr, "volmgr-recover: warning: %s\n", w.c_str());
+    std::fprintf(stderr, "volmgr-recover: warning: %s\n",
+                 TerminalSafe(w).c_str());
   }
   VOLMGR_ASSIGN_OR_RETURN(DataSegment seg, DescribeSegment(vol->luks()));
   protectors::Credentials creds;
@@ -283,15 +286,18 @@ void PrintCopy(const HeaderCopyReport& c) {
     std::printf(
         "  seqid %llu, hdr_size %llu, %s checksum %s, JSON %s, UUID %s\n",
         static_cast<unsigned long long>(c.seqid),
-        static_cast<unsigned long long>(c.hdr_size), c.checksum_alg.c_str(),
-        c.checksum_ok ? "ok" : "BAD", c.json_ok ? "ok" : "BAD", c.uuid.c_str());
+        static_cast<unsigned long long>(c.hdr_size),
+        TerminalSafe(c.checksum_alg).c_str(), c.checksum_ok ? "ok" : "BAD",
+        c.json_ok ? "ok" : "BAD", TerminalSafe(c.uuid).c_str());
     if (c.json_ok) {
       std::printf("  %d keyslot(s), %d volmgr token(s)%s\n", c.keyslots,
                   c.volmgr_tokens,
                   c.volume_token ? " incl. volmgr-volume" : "");
     }
   }
-  for (const auto& p : c.problems) std::printf("  problem: %s\n", p.c_str());
+  for (const auto& p : c.problems) {
+    std::printf("  problem: %s\n", TerminalSafe(p).c_str());
+  }
 }
 
 // Reads and parses a recovery password for a key package.
@@ -1004,30 +1010,32 @@ int Run(int argc, char** argv) {
         } else {
           ks["note"] = not_checked;
         }
-        std::cout << Json{{"device", device},
-                          {"format", HeaderFormatName(rep.format)},
-                          {"healthy", healthy},
-                          {"usable", rep.usable()},
-                          {"primary", CopyJson(rep.primary)},
-                          {"secondary", rep.has_secondary()
-                                            ? CopyJson(rep.secondary)
-                                            : Json(nullptr)},
-                          {"keyslots", ks},
-                          {"findings", rep.findings},
-                          {"notes", rep.notes}}
-                         .dump(2)
+        std::cout << cli::JsonText(
+                         Json{{"device", device},
+                              {"format", HeaderFormatName(rep.format)},
+                              {"healthy", healthy},
+                              {"usable", rep.usable()},
+                              {"primary", CopyJson(rep.primary)},
+                              {"secondary", rep.has_secondary()
+                                                ? CopyJson(rep.secondary)
+                                                : Json(nullptr)},
+                              {"keyslots", ks},
+                              {"findings", rep.findings},
+                              {"notes", rep.notes}})
                   << std::endl;
       } else {
         PrintCopy(rep.primary);
         if (rep.has_secondary()) PrintCopy(rep.secondary);
-        for (const auto& f : rep.findings) std::printf("=> %s\n", f.c_str());
-        for (const auto& n : rep.notes) std::printf("=> note: %s\n", n.c_str());
+        for (const auto& f : rep.findings)
+          std::printf("=> %s\n", TerminalSafe(f).c_str());
+        for (const auto& n : rep.notes)
+          std::printf("=> note: %s\n", TerminalSafe(n).c_str());
         if (slots) {
           for (const auto& o : slots->opened) {
-            std::printf("=> %s\n", o.c_str());
+            std::printf("=> %s\n", TerminalSafe(o).c_str());
           }
           for (const auto& p : slots->problems) {
-            std::printf("=> DAMAGED: %s\n", p.c_str());
+            std::printf("=> DAMAGED: %s\n", TerminalSafe(p).c_str());
           }
         }
         if (rep.healthy() && rep.has_secondary()) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "volmgr/base/clock.h"
+#include "volmgr/base/json_reader.h"
 #include "volmgr/volume/device_probe.h"
 #include "volmgr/volume/volume_lock.h"
 
@@ -196,36 +197,86 @@ Status Volume::Reload() {
 Status Volume::ParseTokens() {
   volume_token_ = -1;
   vmk_keyslot_ = -1;
+  wrapped_fvek_.clear();
+  created_.clear();
   protectors_.clear();
   warnings_.clear();
+  damaged_.clear();
   clear_key_.reset();
+  // Every token is hostile input: its fields are read through JsonReader
+  // (type-checked, never throwing), and a damaged one is skipped with a
+  // warning that names it and says how to remove it.
+  auto damaged = [&](int id, const std::string& type, const std::string& pid,
+                     const Json& j, const std::string& why) {
+    DamagedToken d{id, type, pid, {}};
+    auto slots = protectors::KeyslotsOf(JsonReader(j, ""));
+    if (slots.ok()) d.keyslots = *slots;
+    damaged_.push_back(d);
+    warnings_.push_back("token " + std::to_string(id) + " (" + type +
+                        (pid.empty() ? "" : ", protector " + pid) +
+                        ") is damaged and was skipped: " + why +
+                        "; `volmgr protector remove " + device() + " " +
+                        (pid.empty() ? "token:" + std::to_string(id) : pid) +
+                        "` removes it");
+  };
   for (const auto& [id, text] : luks_.ListTokens()) {
-    Json j = Json::parse(text, nullptr, false);
-    std::string type =
-        j.is_object() && j.contains("type") && j["type"].is_string()
-            ? j["type"].get<std::string>()
-            : "";
+    const std::string name = "token " + std::to_string(id);
+    Json j;
+    // libcryptsetup validates that a token is an object with a string type;
+    // anything else is not ours to judge.
+    if (!JsonReader::ParseObject(text, name, j).ok()) continue;
+    auto type_or = JsonReader(j, name).String("type");
+    if (!type_or.ok()) continue;
+    const std::string type = *type_or;
+    const JsonReader r(j, name + " (" + type + ")");
     if (type == protectors::kVolumeTokenType) {
-      if (!j.contains("vmk_keyslot") || !j["vmk_keyslot"].is_number_integer()) {
+      auto slot = r.Integer("vmk_keyslot", 0, 31);
+      if (!slot.ok()) {
         return CorruptionError("the volmgr-volume token of " + device() +
-                               " is damaged (no vmk_keyslot)");
+                               " is damaged: " + slot.status().message());
       }
       volume_token_ = id;
-      vmk_keyslot_ = j["vmk_keyslot"].get<int>();
-      wrapped_fvek_ = j.value("wrapped_fvek", "");
-      created_ = j.value("created", "");
+      vmk_keyslot_ = static_cast<int>(*slot);
+      // Both are optional for opening: without the wrapped FVEK the VMK
+      // keyslot opens the volume (docs/FORMAT.md), `created` is shown only.
+      auto wrapped = r.OptionalString("wrapped_fvek");
+      wrapped_fvek_ = wrapped.ok() ? *wrapped : "";
+      if (!wrapped.ok()) {
+        warnings_.push_back(wrapped.status().message() +
+                            "; the volume opens through its VMK keyslot " +
+                            std::to_string(vmk_keyslot_) + " instead");
+      }
+      auto created = r.OptionalString("created");
+      created_ = created.ok() ? *created : "";
+      if (!created.ok()) {
+        warnings_.push_back(created.status().message() + "; ignored");
+      }
       continue;
     }
     if (type == kClearKeyTokenType) {
-      // Only the count is read here; the key itself when it is used.
-      auto r = j.find("remaining");
-      if (r == j.end() || !r->is_number_unsigned() || clear_key_) {
-        warnings_.push_back("token " + std::to_string(id) +
-                            " (volmgr-clear-key) is damaged or duplicated "
-                            "and was ignored");
+      // Only the count is read here, and the key's type checked; the key
+      // itself is read when it is used.
+      Status bad = r.Unsigned("remaining", UINT32_MAX).status();
+      if (bad.ok()) bad = r.OptionalString("created").status();
+      const Json* vmk = r.Has("vmk") ? &j["vmk"] : nullptr;
+      if (bad.ok() && (vmk == nullptr || !vmk->is_string())) {
+        bad = r.String("vmk").status();
+      }
+      if (vmk != nullptr && vmk->is_string()) {
+        auto* b64 = j["vmk"].get_ptr<std::string*>();
+        OPENSSL_cleanse(b64->data(), b64->size());
+      }
+      if (bad.ok() && clear_key_) {
+        bad = CorruptionError("a second clear key (the first is token " +
+                              std::to_string(clear_key_->token_id) + ")");
+      }
+      if (!bad.ok()) {
+        damaged(id, type, "", j, bad.message());
         continue;
       }
-      clear_key_ = ClearKeyInfo{id, r->get<uint32_t>(), j.value("created", "")};
+      clear_key_ = ClearKeyInfo{
+          id, static_cast<uint32_t>(*r.Unsigned("remaining", UINT32_MAX)),
+          *r.OptionalString("created")};
       continue;
     }
     if (type.rfind(protectors::kTokenTypePrefix, 0) != 0) continue;  // foreign
@@ -240,11 +291,11 @@ Status Volume::ParseTokens() {
                           "left untouched");
       continue;
     }
+    auto pid = r.String("id");
+    const std::string protector_id = pid.ok() ? *pid : "";
     auto rec = ProtectorRecord::FromTokenJson(id, text);
     if (!rec.ok()) {
-      warnings_.push_back(
-          "token " + std::to_string(id) +
-          " is damaged and was skipped: " + rec.status().message());
+      damaged(id, type, protector_id, j, rec.status().message());
       continue;
     }
     if (rec->version > h->version()) {
@@ -255,8 +306,7 @@ Status Volume::ParseTokens() {
       continue;
     }
     if (Status s = h->Validate(*rec); !s.ok()) {
-      warnings_.push_back("protector " + rec->id +
-                          " was skipped: " + s.message());
+      damaged(id, type, protector_id, j, s.message());
       continue;
     }
     protectors_.push_back(std::move(rec).value());
@@ -437,6 +487,10 @@ StatusOr<const ProtectorRecord*> Volume::FindProtector(
 Status Volume::RemoveProtector(const std::string& id) {
   VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(device()));
   VOLMGR_RETURN_IF_ERROR(Reload());
+  if (const DamagedToken* d = FindDamagedToken(id)) {
+    const DamagedToken copy = *d;  // Reload() clears damaged_
+    return RemoveDamagedTokenLocked(copy);
+  }
   VOLMGR_ASSIGN_OR_RETURN(const ProtectorRecord* p, FindProtector(id));
   if (protectors_.size() <= 1) {
     return FailedPreconditionError(
@@ -446,6 +500,44 @@ Status Volume::RemoveProtector(const std::string& id) {
   }
   ProtectorRecord copy = *p;
   return RemoveProtectorLocked(copy);
+}
+
+const DamagedToken* Volume::FindDamagedToken(const std::string& id) const {
+  std::string want;
+  for (char c : id)
+    want += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const DamagedToken* found = nullptr;
+  for (const auto& d : damaged_) {
+    const bool match =
+        want == "token:" + std::to_string(d.token_id) ||
+        (!d.id.empty() &&
+         (d.id == want || (want.size() >= 8 && d.id.rfind(want, 0) == 0)));
+    if (!match) continue;
+    if (found != nullptr) return nullptr;  // ambiguous: FindProtector says so
+    found = &d;
+  }
+  return found;
+}
+
+Status Volume::RemoveDamagedTokenLocked(const DamagedToken& d) {
+  // The keyslots a damaged token names are not trusted: only a recovery
+  // password's own keyslot goes, and only when neither the VMK nor an intact
+  // protector uses it. Otherwise the keyslot stays (harmless: it opens with
+  // a secret the token no longer describes).
+  if (d.type == "volmgr-recovery-password") {
+    for (int slot : d.keyslots) {
+      bool used = slot == vmk_keyslot_;
+      for (const auto& p : protectors_) {
+        used |= std::find(p.keyslots.begin(), p.keyslots.end(), slot) !=
+                p.keyslots.end();
+      }
+      if (!used && luks_.KeyslotActive(slot)) {
+        VOLMGR_RETURN_IF_ERROR(luks_.DestroyKeyslot(slot));
+      }
+    }
+  }
+  VOLMGR_RETURN_IF_ERROR(luks_.RemoveToken(d.token_id));
+  return Reload();
 }
 
 Status Volume::RemoveProtectorLocked(const ProtectorRecord& p) {
@@ -548,11 +640,14 @@ StatusOr<SecretBytes> Volume::ClearKeyVmk() const {
     if (id != clear_key_->token_id) continue;
     WipeString wipe_text{text};
     Json j = Json::parse(text, nullptr, false);
-    std::string b64 = j.is_object() ? j.value("vmk", "") : "";
+    // Type-checked in ParseTokens(), and again here: the header may have been
+    // reloaded since.
+    std::string b64;
     WipeString wipe_b64{b64};
     if (j.is_object()) {
       auto v = j.find("vmk");
       if (v != j.end() && v->is_string()) {
+        b64 = v->get_ref<const std::string&>();
         OPENSSL_cleanse(v->get_ptr<std::string*>()->data(),
                         v->get_ptr<std::string*>()->size());
       }

@@ -87,6 +87,16 @@ struct UnlockFailure {
 inline constexpr std::string_view kClearKeyTokenType = "volmgr-clear-key";
 inline constexpr std::string_view kClearKeyKind = "clear-key";
 
+// A volmgr token that could not be read (a missing field, a wrong JSON type,
+// parameters its handler rejects): skipped, reported in warnings(), and
+// removable with RemoveProtector("token:N") or by its protector ID.
+struct DamagedToken {
+  int token_id = -1;
+  std::string type;           // "volmgr-passphrase"
+  std::string id;             // the protector ID if it could be read
+  std::vector<int> keyslots;  // if they could be read
+};
+
 struct ClearKeyInfo {
   int token_id = -1;
   // Unlocks left; 0 = until `resume`.
@@ -140,6 +150,7 @@ class Volume {
   // Things found but left alone: tokens of kinds this build does not know
   // (from a newer volmgr), damaged tokens. Each a sentence for the user.
   const std::vector<std::string>& warnings() const { return warnings_; }
+  const std::vector<DamagedToken>& damaged_tokens() const { return damaged_; }
 
   // Finds the protector(s) that can use `creds` and recovers the VMK,
   // proving it against the VMK keyslot. TPM protectors are tried first
@@ -193,6 +204,10 @@ class Volume {
 
   // Removes protector `id` (full UUID or an unambiguous prefix of >= 8
   // characters). Refuses to remove the last protector that can unlock.
+  // A damaged token (damaged_tokens()) is named by its protector ID or by
+  // "token:N"; removing it never counts as losing a protector. Its keyslot
+  // goes with it only when it is a recovery password's own keyslot that no
+  // intact protector uses.
   Status RemoveProtector(const std::string& id);
 
   // Replaces recovery password `id` (or the only one, if `id` is empty) by
@@ -222,6 +237,10 @@ class Volume {
       const SecretBytes& vmk, std::string_view kind,
       const protectors::CreateRequest& req);
   Status RemoveProtectorLocked(const protectors::ProtectorRecord& p);
+  // The damaged token named by `id` ("token:N", its protector ID or an
+  // unambiguous prefix), or nullptr.
+  const DamagedToken* FindDamagedToken(const std::string& id) const;
+  Status RemoveDamagedTokenLocked(const DamagedToken& d);
   std::vector<ResealOutcome> ResealLocked(const SecretBytes& vmk,
                                           const ResealRequest& req);
   StatusOr<SecretBytes> ClearKeyVmk() const;
@@ -235,6 +254,7 @@ class Volume {
   std::string created_;
   std::vector<protectors::ProtectorRecord> protectors_;
   std::vector<std::string> warnings_;
+  std::vector<DamagedToken> damaged_;
   std::optional<ClearKeyInfo> clear_key_;
 };
 
