@@ -300,4 +300,69 @@ mountpoint -q "$M" && fail "SIGTERM left $M mounted"
 files_mount "$S" "$M"
 [[ $(cat "$M/kept") == kept ]] || fail "file after SIGTERM"
 files_umount "$M"
+
+step "15: a container cut to 60 bytes (an empty file's size) -> EIO, logged"
+# 60 bytes = header + one empty last chunk: the size of an empty file. Cut
+# from a longer file, those bytes are not a valid empty chunk, so the mount
+# must refuse it as `files decrypt` does, not show an empty file.
+files_mount "$S" "$M"
+head -c 50000 /dev/urandom >"$M/cut60"
+: >"$M/empty0"
+ino=$(stat -c %i "$M/cut60")
+files_umount "$M"
+cut60=$(find "$S/data" -inum "$ino")
+[[ -n $cut60 ]] || fail "cut60 ciphertext not found"
+truncate -s 60 "$cut60"
+: >"$WORK/mount.log"
+files_mount "$S" "$M"
+[[ $(stat -c %s "$M/cut60") == 0 ]] || fail "cut60 does not look empty"
+expect 1 cat "$M/cut60"
+grep -qi "input/output error" "$WORK/.stderr" || fail "cut60: not EIO"
+grep -q "/cut60" "$WORK/mount.log" || fail "no log line naming /cut60"
+# A real empty file still opens and reads as empty; so does a new one.
+expect 0 cat "$M/empty0"
+[[ -z $(cat "$M/empty0") ]] || fail "empty0 not empty"
+: >"$M/empty1" && expect 0 cat "$M/empty1"
+rm "$M/cut60"
+files_umount "$M"
+
+step "16: shred: once the shredder commits, the key is in no store file"
+# The 61 bytes of a deleted file's wrapped key must be in none of keys.db,
+# -wal, -shm: after an fsync of the mount (which waits for the shredder),
+# and without one within a moment.
+key_in_store() {  # key_in_store HEX: prints the files holding those bytes
+  python3 - "$1" "$S/keys.db" "$S/keys.db-wal" "$S/keys.db-shm" <<'PY'
+import os, sys
+needle = bytes.fromhex(sys.argv[1])
+hit = [p for p in sys.argv[2:]
+       if os.path.exists(p) and needle in open(p, "rb").read()]
+print(" ".join(hit))
+sys.exit(0 if hit else 1)
+PY
+}
+wrapped_key_of() {  # wrapped_key_of PLAIN_PATH: hex of its wrapped key
+  local c id
+  c=$(find "$S/data" -inum "$(stat -c %i "$1")")
+  id=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read()[16:32].hex())' "$c")
+  sqlite3 -readonly "$S/keys.db" \
+    "SELECT hex(wrapped) FROM file_keys WHERE file_id = x'$id'"
+}
+files_mount "$S" "$M"
+for i in $(seq 1 40); do echo "shred me $i" >"$M/s$i"; done
+sync "$M"
+w7=$(wrapped_key_of "$M/s7")
+w8=$(wrapped_key_of "$M/s8")
+[[ ${#w7} == 122 && ${#w8} == 122 ]] || fail "wrapped keys not 61 bytes"
+key_in_store "$w7" >/dev/null || fail "test setup: key of s7 not in the store"
+rm "$M/s7"
+sync "$M"
+if hit=$(key_in_store "$w7"); then fail "s7's key still in: $hit"; fi
+rm "$M/s8"
+for _ in $(seq 50); do
+  key_in_store "$w8" >/dev/null || break
+  sleep 0.1
+done
+if hit=$(key_in_store "$w8"); then fail "s8's key still in after 5 s: $hit"; fi
+[[ $(cat "$M/s9") == "shred me 9" ]] || fail "a kept file after the scrub"
+files_umount "$M"
 finish

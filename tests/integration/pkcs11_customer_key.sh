@@ -246,7 +246,8 @@ unplug "$DIR_A"
 unplug "$DIR_B"
 expect_vm 8 open vol.img x --test "${TP[@]}"
 expect_vr 0 extract vol.img --to av.img --availability-key "${TP[@]}"
-has "customer key (PKCS#11) ${ID_AV:0:8}"
+has "availability key (PKCS#11) ${ID_AV:0:8}"
+lacks "customer key (PKCS#11) ${ID_AV:0:8}"
 cmp ref.img av.img || fail "availability-key extract differs"
 unplug "$DIR_AV"
 expect_vr 8 extract vol.img --to av2.img --availability-key "${TP[@]}" -q
@@ -283,5 +284,65 @@ cryptsetup luksDump vol.img | grep -Eq '^\s+[0-9]+: luks2' && fail "a keyslot su
 cryptsetup luksDump vol.img | grep -q volmgr- && fail "a volmgr token survived the purge"
 vr extract vol.img --to gone.img --key-file pass -q
 [[ $LAST_RC -ne 0 && ! -s gone.img ]] || fail "volmgr-recover still extracts a purged volume"
+
+step "13: after purge: both tools say it was purged, and when"
+expect_vm 5 open vol.img x --test --key-file pass
+has "was purged"
+lacks "did not create"
+grep -Eq "purged \(\`volmgr purge\`\) on [0-9]{4}-[0-9]{2}-[0-9]{2}T" "$WORK/.stderr" ||
+  fail "no purge time in: $(err)"
+expect_vm 5 status vol.img
+has "was purged"
+vr extract vol.img --to gone2.img --key-file pass -q
+[[ $LAST_RC -ne 0 ]] || fail "volmgr-recover extract of a purged volume succeeded"
+has "purged"
+lacks "0-bit"
+lacks "did not create"
+vr check vol.img
+lacks "0-bit"
+
+step "14: one customer HSM absent, wrong PIN for the present one: exit 6, said once"
+new_volume v2.img 40M
+expect_vm 0 protector add v2.img pkcs11 --uri "$URI_A" "${M[@]}" \
+  --new-token-pin-file pin --key-file pass --json
+ID2_A=$(out | jq -r .id)
+p11 --token-label ck-b --keypairgen --key-type rsa:2048 --label v2-rsa --id 09 --usage-decrypt
+expect_vm 0 protector add v2.img pkcs11 --uri "pkcs11:token=ck-b;object=v2-rsa" "${M[@]}" \
+  --new-token-pin-file pin --key-file pass --json
+ID2_B=$(out | jq -r .id)
+expect_vm 0 protector add v2.img pkcs11 --uri "$URI_AV" "${M[@]}" --role availability \
+  --new-token-pin-file pin --key-file pass --json
+ID2_AV=$(out | jq -r .id)
+unplug "$DIR_B"
+expect_vm 6 open v2.img x --test --token-pin-file badpin --pkcs11-module "$MODULE"
+has "wrong PIN"
+has "${ID2_A:0:8}"
+dups=$(sort "$WORK/.stderr" | uniq -d)
+[[ -z $dups ]] || fail "a line printed twice: $dups"
+# The absent HSM is still reported, once.
+[[ $(grep -c "no token matching" "$WORK/.stderr") == 1 ]] ||
+  fail "the absent token is not reported exactly once"
+replug "$DIR_B"
+# Both absent: exit 8, each token's line once.
+unplug "$DIR_A"
+unplug "$DIR_B"
+expect_vm 8 open v2.img x --test "${TP[@]}"
+dups=$(sort "$WORK/.stderr" | uniq -d)
+[[ -z $dups ]] || fail "a line printed twice (both absent): $dups"
+replug "$DIR_A"
+replug "$DIR_B"
+
+step "15: after both customer keys are revoked, no message names a customer key"
+expect_vm 0 revoke v2.img "${ID2_A:0:8}"
+expect_vm 0 revoke v2.img "${ID2_B:0:8}"
+has "0 customer keys"
+expect_vm 0 status v2.img
+lacks "customer key (PKCS"
+vm open v2.img x --test "${TP[@]}"
+[[ $LAST_RC -ne 0 ]] || fail "open with no customer key left succeeded"
+lacks "customer key"
+expect_vr 0 extract v2.img --to av3.img --availability-key "${TP[@]}"
+has "availability key (PKCS#11) ${ID2_AV:0:8}"
+lacks "customer key"
 
 finish

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "volmgr/base/clock.h"
 #include "volmgr/protectors/customer_key_policy.h"
 #include "volmgr/volume/luks_device.h"
 #include "volmgr/volume/volume_lock.h"
@@ -180,10 +181,14 @@ void RegisterCustomerKeyCommands(CLI::App& app, CommandEnv env) {
         VOLMGR_RETURN_IF_ERROR(luks.RemoveToken(token_id));
         ++tokens;
       }
+      // Say what happened, for whoever finds the header later.
+      const std::string when = NowRfc3339Utc();
+      VOLMGR_RETURN_IF_ERROR(luks.SetSubsystem(
+          std::string(volume::kPurgedSubsystemPrefix) + when));
       std::printf(
-          "Purged %s (UUID %s): %d keyslots and %d tokens destroyed. "
+          "Purged %s (UUID %s) on %s: %d keyslots and %d tokens destroyed. "
           "Nothing opens it any more.\n",
-          pdevice->c_str(), uuid.c_str(), slots, tokens);
+          pdevice->c_str(), uuid.c_str(), when.c_str(), slots, tokens);
       return Status::Ok();
     }();
   });

@@ -62,13 +62,15 @@ void AddKeyOptions(CLI::App* cmd, FilesArgs& a) {
                   "read the store passphrase from descriptor N");
 }
 
-StatusOr<std::unique_ptr<Store>> UnlockStore(const FilesArgs& a) {
+StatusOr<std::unique_ptr<Store>> UnlockStore(
+    const FilesArgs& a,
+    files::StoreAccess access = files::StoreAccess::kReadWrite) {
   VOLMGR_ASSIGN_OR_RETURN(
       SecretBytes pass,
       ReadSecret(a.key, "Passphrase for store " + a.store + ": "));
   protectors::Credentials creds;
   creds.secrets.push_back(std::move(pass));
-  return Store::Unlock(a.store, creds);
+  return Store::Unlock(a.store, creds, access);
 }
 
 // Opens INPUT ("-" = stdin) for reading.
@@ -135,7 +137,8 @@ Status Encrypt(const FilesArgs& a) {
 }
 
 Status Decrypt(const FilesArgs& a) {
-  VOLMGR_ASSIGN_OR_RETURN(auto store, UnlockStore(a));
+  VOLMGR_ASSIGN_OR_RETURN(auto store,
+                          UnlockStore(a, files::StoreAccess::kReadOnly));
   VOLMGR_ASSIGN_OR_RETURN(int in, OpenInput(a.input));
   Status s = [&]() -> Status {
     uint8_t hb[files::kFileHeaderSize];
@@ -173,9 +176,19 @@ Status Shred(const FilesArgs& a) {
   ::close(fd);
   if (!h.ok()) return h.status().WithContext(a.path);
   VOLMGR_ASSIGN_OR_RETURN(
-      auto ks, files::OpenSqliteKeyStore(
-                   a.store + "/" + std::string(files::kKeysDbName), false));
+      auto ks,
+      files::OpenSqliteKeyStore(a.store + "/" + std::string(files::kKeysDbName),
+                                files::KeyStoreOpen::kReadWrite));
   VOLMGR_RETURN_IF_ERROR(ks->DeleteFileKey(h->file_id));
+  // The shred is complete only when the wrapped key's bytes are in none of
+  // keys.db, -wal, -shm (docs/SECURITY.md, "Crypto-shred").
+  Status scrubbed = ks->ScrubFreed();
+  if (!scrubbed.ok()) {
+    return scrubbed.WithContext(
+        "the key of file " + files::FileIdHex(h->file_id) +
+        " is deleted, but its bytes are still in " + a.store +
+        "/keys.db's journal until the next shred, mount or verify --repair");
+  }
   if (a.remove && ::unlink(a.path.c_str()) != 0) {
     return ErrnoToStatus(errno, "remove " + a.path);
   }
@@ -420,7 +433,10 @@ void RegisterFilesCommands(CLI::App& app, CommandEnv env) {
                                 files::StoreLock::Acquire(a->store));
         lock.emplace(std::move(l));
       }
-      VOLMGR_ASSIGN_OR_RETURN(auto store, UnlockStore(*a));
+      VOLMGR_ASSIGN_OR_RETURN(
+          auto store,
+          UnlockStore(*a, a->repair ? files::StoreAccess::kReadWrite
+                                    : files::StoreAccess::kReadOnly));
       VOLMGR_ASSIGN_OR_RETURN(files::VerifyReport r,
                               files::VerifyStore(*store, a->repair));
       if (json) {

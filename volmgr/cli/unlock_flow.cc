@@ -102,15 +102,33 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
     VOLMGR_RETURN_IF_ERROR(LoadTokenPin(o, vol.device(), creds));
     std::vector<volume::UnlockFailure> failures;
     auto r = vol.Unlock(creds, &failures);
-    // One customer key tried: its own reason ("wrong PIN") is the answer;
-    // several: each reason, then the summary.
-    if (!r.ok() && failures.size() == 1) return failures.front().status;
-    if (!r.ok()) {
-      for (const auto& f : failures) {
-        std::fprintf(stderr, "volmgr: %s\n",
-                     TerminalSafe(f.status.message()).c_str());
+    if (r.ok() || failures.empty()) return r;
+    // The answer is the failure the user can act on: a wrong PIN (or a
+    // locked or PIN-less token) that is here outranks "no token matching"
+    // for an HSM that is not plugged in, which is what a second customer
+    // key is for. One customer key tried: its own reason.
+    const volume::UnlockFailure* answer = &failures.front();
+    for (const auto& f : failures) {
+      const StatusCode c = f.status.code();
+      if (c == StatusCode::kAuthFailed || c == StatusCode::kPinRequired) {
+        answer = &f;
+        break;
       }
     }
+    if (failures.size() > 1 &&
+        answer->status.code() != StatusCode::kAuthFailed &&
+        answer->status.code() != StatusCode::kPinRequired) {
+      answer = nullptr;  // nothing stands out: the summary, after each reason
+    }
+    // The others once each, then the answer (printed by the caller).
+    const std::string said =
+        answer != nullptr ? answer->status.message() : r.status().message();
+    for (const auto& f : failures) {
+      if (&f == answer || f.status.message() == said) continue;
+      std::fprintf(stderr, "volmgr: %s\n",
+                   TerminalSafe(f.status.message()).c_str());
+    }
+    if (answer != nullptr) return answer->status;
     return r;
   }
   creds.startup_key_files = o.startup_keys;

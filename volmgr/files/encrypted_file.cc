@@ -121,8 +121,21 @@ Status EncryptedFile::ReadChunk(uint64_t index, uint64_t size,
   return cipher_->Open(index, index == l.ChunkCount(size) - 1, sealed, out);
 }
 
+Status EncryptedFile::VerifyIfEmpty() {
+  VOLMGR_ASSIGN_OR_RETURN(uint64_t size, Size());
+  if (size != 0) return Status::Ok();
+  std::vector<uint8_t> plain;
+  return ReadChunk(0, 0, plain);
+}
+
 StatusOr<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
   VOLMGR_ASSIGN_OR_RETURN(uint64_t size, Size());
+  if (size == 0) {
+    // Nothing to read, but the emptiness itself must authenticate.
+    std::vector<uint8_t> none;
+    VOLMGR_RETURN_IF_ERROR(ReadChunk(0, 0, none));
+    return size_t{0};
+  }
   if (offset >= size || out.empty()) return size_t{0};
   const size_t n =
       static_cast<size_t>(std::min<uint64_t>(out.size(), size - offset));

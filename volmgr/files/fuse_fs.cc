@@ -699,11 +699,30 @@ int AttachHandle(std::shared_ptr<Node> node, fuse_file_info* fi) {
   return 0;
 }
 
+// The kernel never sends a READ for a file whose size is 0, so an empty
+// file's one chunk is verified here, at each open: a longer file cut to the
+// 60 bytes of an empty one must fail like any other damaged chunk.
+int VerifyIfEmpty(Node& n, const char* path) {
+  std::shared_lock l(n.mu);
+  auto nf = NodeFile::Of(n);
+  if (!nf.ok()) return -EIO;
+  Status s = nf->file().VerifyIfEmpty();
+  if (!s.ok()) {
+    S()->Log(std::string("volmgr files: ") + path + ": " + s.message());
+    return -EIO;
+  }
+  return 0;
+}
+
 int FsOpen(const char* path, fuse_file_info* fi) {
   RaiseReadaheadOnce();
   RESOLVE_OR_ERRNO(r, path);
   auto node = S()->OpenNode(r.cpath, path);
   if (!node.ok()) return -ErrnoOf(node.status());
+  if (int rc = VerifyIfEmpty(**node, path); rc != 0) {
+    S()->Release(*node);
+    return rc;
+  }
   if (fi->flags & O_TRUNC) {
     if (int rc = TruncateNode(**node, 0); rc != 0) {
       S()->Release(*node);

@@ -50,10 +50,10 @@ void KeyShredder::Enqueue(int fd) {
 void KeyShredder::Drain() {
   std::unique_lock l(mu_);
   const uint64_t upto = enqueued_;
-  if (handled_count_ >= upto) return;
+  if (settled_count_ >= upto) return;
   if (drain_upto_ < upto) drain_upto_ = upto;
-  work_.notify_one();  // cut the gathering delay short
-  handled_.wait(l, [&] { return handled_count_ >= upto; });
+  work_.notify_one();  // cut the gathering or scrub delay short
+  handled_.wait(l, [&] { return settled_count_ >= upto; });
 }
 
 void KeyShredder::Stop() {
@@ -75,8 +75,33 @@ uint64_t KeyShredder::deleted() const {
 void KeyShredder::Run() {
   std::unique_lock l(mu_);
   for (;;) {
-    work_.wait(l, [&] { return stop_ || !pending_.empty(); });
-    if (pending_.empty()) break;  // stop_, and nothing left
+    if (settled_count_ < handled_count_) {
+      // Keys were deleted and their bytes are still in the WAL and in the
+      // database's old pages: scrub when the deletions pause, or at once
+      // for a Drain() or Stop().
+      work_.wait_for(l, kScrubDelay, [&] {
+        return stop_ || !pending_.empty() || drain_upto_ > settled_count_;
+      });
+      // A steady stream of deletions (a long rm -r) still gets a scrub at
+      // least every kScrubDelay * 20; a Drain() gets one as soon as what it
+      // waits for is committed.
+      const bool drain_ready =
+          drain_upto_ > settled_count_ && handled_count_ >= drain_upto_;
+      if (pending_.empty() || drain_ready ||
+          std::chrono::steady_clock::now() - unscrubbed_since_ >
+              kScrubDelay * 20) {
+        const uint64_t upto = handled_count_;
+        l.unlock();
+        Scrub();
+        l.lock();
+        settled_count_ = upto;
+        handled_.notify_all();
+        continue;
+      }
+    } else {
+      work_.wait(l, [&] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) break;  // stop_, nothing left, all scrubbed
+    }
     // Gather: an rm -r unlinks the next file about 0.1 ms later.
     work_.wait_for(l, kGatherDelay, [&] {
       return stop_ || drain_upto_ > handled_count_ ||
@@ -86,21 +111,36 @@ void KeyShredder::Run() {
     batch.swap(pending_);
     handled_.notify_all();  // room for blocked Enqueue calls
     l.unlock();
-    Shred(batch);
+    const uint64_t deleted = Shred(batch);
     l.lock();
+    // Settled at once when nothing was deleted and nothing waits for a
+    // scrub; else the scrub above settles them.
+    const bool was_settled = settled_count_ == handled_count_;
     handled_count_ += batch.size();
+    if (deleted == 0 && was_settled) settled_count_ = handled_count_;
+    if (deleted > 0 && was_settled) {
+      unscrubbed_since_ = std::chrono::steady_clock::now();
+    }
     handled_.notify_all();
   }
 }
 
-void KeyShredder::Shred(const std::vector<int>& fds) {
+void KeyShredder::Scrub() {
+  Status s = store_.keys().ScrubFreed();
+  if (!s.ok() && log_) {
+    log_("volmgr files: deleted keys are still in the key store's journal: " +
+         s.message() + " (the next shred or unmount retries)");
+  }
+}
+
+uint64_t KeyShredder::Shred(const std::vector<int>& fds) {
   std::vector<FileId> ids;
   ids.reserve(fds.size());
   for (int fd : fds) {
     if (auto id = IdIfUnlinked(fd)) ids.push_back(*id);
     ::close(fd);
   }
-  if (ids.empty()) return;
+  if (ids.empty()) return 0;
   // One transaction for the batch; a key already gone (a racing `files
   // shred`) is not an error.
   Status s = store_.keys().Transaction([&]() -> Status {
@@ -113,7 +153,7 @@ void KeyShredder::Shred(const std::vector<int>& fds) {
   if (s.ok()) {
     std::lock_guard l(mu_);
     deleted_ += ids.size();
-    return;
+    return ids.size();
   }
   // The batch rolled back: try each key on its own, so one bad record
   // does not keep the others.
@@ -129,6 +169,7 @@ void KeyShredder::Shred(const std::vector<int>& fds) {
   }
   std::lock_guard l(mu_);
   deleted_ += n;
+  return n;
 }
 
 }  // namespace volmgr::files

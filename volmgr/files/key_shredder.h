@@ -11,10 +11,13 @@
 //
 // When a key is gone: within a few milliseconds of the unlink under load,
 // and always before Drain() returns; the mount drains before any fsync or
-// fsyncdir returns and at unmount. A crash between the unlink and the
-// commit leaves the key behind with no file: an orphan key, which
-// `verify` reports and `verify --repair` deletes (docs/FORMAT.md, "File
-// key store"); the ciphertext itself is gone with its last link either way.
+// fsyncdir returns and at unmount. Its bytes leave keys.db and the WAL
+// (KeyStore::ScrubFreed, one checkpoint for a burst of deletions) once no
+// deletion has come for kScrubDelay, and also before Drain() returns. A crash
+// between the unlink and the commit leaves the key behind with no file: an
+// orphan key, which `verify` reports and `verify --repair` deletes
+// (docs/FORMAT.md, "File key store"); the ciphertext itself is gone with its
+// last link either way.
 //
 // Thread-safety: Enqueue and Drain may be called from any thread.
 #ifndef VOLMGR_FILES_KEY_SHREDDER_H_
@@ -39,6 +42,10 @@ class KeyShredder {
   static constexpr std::chrono::microseconds kGatherDelay{1000};
   // Enqueue blocks (back-pressure) while this many descriptors wait.
   static constexpr size_t kMaxPending = 256;
+  // How long the thread waits after its last commit before it scrubs the
+  // deleted keys' bytes out of the key store's files: a checkpoint per
+  // batch would cost an rm -r two fsyncs per millisecond.
+  static constexpr std::chrono::milliseconds kScrubDelay{50};
 
   // `store` must outlive the shredder. `log` gets one line per key that
   // could not be deleted (it stays as an orphan for verify --repair).
@@ -57,7 +64,8 @@ class KeyShredder {
   void Enqueue(int fd);
 
   // Returns once every descriptor enqueued before the call is handled:
-  // its key deleted and the transaction committed, or the failure logged.
+  // its key deleted, the transaction committed and the key's bytes
+  // scrubbed from the store's files, or the failure logged.
   void Drain();
 
   // Drains, then ends the thread. Idempotent.
@@ -69,7 +77,10 @@ class KeyShredder {
  private:
   void Run();
   // Deletes the keys of the unlinked files behind `fds`; closes them all.
-  void Shred(const std::vector<int>& fds);
+  // Returns how many keys it deleted.
+  uint64_t Shred(const std::vector<int>& fds);
+  // KeyStore::ScrubFreed, failures logged.
+  void Scrub();
 
   Store& store_;
   std::function<void(const std::string&)> log_;
@@ -81,7 +92,12 @@ class KeyShredder {
   std::vector<int> pending_;
   uint64_t enqueued_ = 0;
   uint64_t handled_count_ = 0;
-  uint64_t drain_upto_ = 0;  // a Drain() waits for handled_count_ >= this
+  // Descriptors handled whose keys are also scrubbed (or had none to
+  // delete); a Drain() waits for settled_count_ >= what it wants.
+  uint64_t settled_count_ = 0;
+  uint64_t drain_upto_ = 0;  // a Drain() wants settled_count_ >= this
+  // When the oldest deletion not yet scrubbed was committed.
+  std::chrono::steady_clock::time_point unscrubbed_since_;
   uint64_t deleted_ = 0;
   bool stop_ = false;
 };

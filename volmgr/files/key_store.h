@@ -77,6 +77,15 @@ class KeyStore {
   // Makes every committed change durable against power loss (a no-op
   // under kEveryCommit).
   virtual Status Sync() = 0;
+
+  // Leaves no byte of a deleted or replaced record in the store's own
+  // files (crypto-shred, docs/SECURITY.md): the deleted bytes were zeroed
+  // in their pages when deleted; this copies those pages over the old ones
+  // and empties the journal that still holds earlier copies. Makes every
+  // committed change durable too. kBusy if another process kept reading
+  // the old state for the whole busy timeout; the bytes then go at the
+  // next call that succeeds.
+  virtual Status ScrubFreed() = 0;
 };
 
 }  // namespace volmgr::files

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -286,6 +287,28 @@ class SqliteKeyStore final : public KeyStore {
     return Exec("PRAGMA wal_checkpoint(PASSIVE)");
   }
 
+  // REQUIRES: not inside Transaction() (a checkpoint needs no write
+  // transaction open on this connection).
+  Status ScrubFreed() override {
+    std::lock_guard lock(mu_);
+    // secure_delete zeroed a deleted record in the newest copy of its page,
+    // but the database file keeps the old copy until a checkpoint writes
+    // the new one over it, and the WAL keeps every frame written since the
+    // last reset (the INSERT of the record among them). TRUNCATE copies
+    // all frames back and cuts the WAL to zero bytes; it waits (busy
+    // handler) for readers of older frames, and says SQLITE_BUSY if they
+    // outlast the timeout (https://sqlite.org/c3ref/wal_checkpoint_v2.html).
+    int log_frames = -1, done_frames = -1;
+    int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr,
+                                       SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+                                       &done_frames);
+    if (rc != SQLITE_OK) {
+      return SqliteError(db_.get(), rc,
+                         "clear deleted keys from the key store's journal");
+    }
+    return Status::Ok();
+  }
+
  private:
   static void Bind(sqlite3_stmt* s, const FileKeyRecord& r) {
     sqlite3_bind_blob(s, 1, r.file_id.data(),
@@ -320,23 +343,83 @@ class SqliteKeyStore final : public KeyStore {
   std::unordered_map<const char*, StmtPtr> cache_;
 };
 
+// Refuses a file that is not an SQLite database before SQLite opens it:
+// SQLite takes an empty file for a new database and writes its header
+// into it at the first pragma (a zero-length keys.db is evidence, or a
+// mistake, never a key store to initialise).
+Status CheckDatabaseHeader(const std::string& path) {
+  static constexpr char kMagic[] = "SQLite format 3";  // with its NUL: 16
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoToStatus(errno, "key store " + path);
+  char buf[sizeof kMagic] = {};
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoToStatus(err, "read key store " + path);
+  if (n == 0) {
+    return CorruptionError(path +
+                           " is empty: not a volmgr key store (left as it "
+                           "is; restore it from a backup)");
+  }
+  if (static_cast<size_t>(n) != sizeof kMagic ||
+      std::memcmp(buf, kMagic, sizeof kMagic) != 0) {
+    return CorruptionError(path +
+                           " is not a volmgr key store (not an SQLite "
+                           "database; left as it is)");
+  }
+  return Status::Ok();
+}
+
+// `path` as an SQLite URI filename with `query` (https://sqlite.org/uri.html):
+// '%', '?' and '#' percent-encoded, everything else as it is.
+std::string UriFor(const std::string& path, std::string_view query) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      uri += '%';
+      uri += kHex[(static_cast<unsigned char>(c) >> 4) & 0xf];
+      uri += kHex[static_cast<unsigned char>(c) & 0xf];
+    } else {
+      uri += c;
+    }
+  }
+  uri += '?';
+  uri += query;
+  return uri;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<KeyStore>> OpenSqliteKeyStore(const std::string& path,
-                                                       bool create) {
+                                                       KeyStoreOpen mode) {
+  const bool create = mode == KeyStoreOpen::kCreate;
+  const bool read_only = mode == KeyStoreOpen::kReadOnly;
   if (create) {
     // Create the file ourselves: exclusive, 0600 (SQLite would use 0644).
     int fd =
         ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoToStatus(errno, "create key store " + path);
     ::close(fd);
-  } else if (::access(path.c_str(), F_OK) != 0) {
-    return ErrnoToStatus(errno, "key store " + path);
+  } else {
+    VOLMGR_RETURN_IF_ERROR(CheckDatabaseHeader(path));
+  }
+  // Read-only: mode=ro never writes the database or the WAL. Where nobody
+  // can write the file system (a backup on read-only media) there is no
+  // WAL index to share either, so `immutable` reads it without one.
+  std::string query = "mode=rw";
+  if (read_only) {
+    struct statvfs fs {};
+    query = ::statvfs(path.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0
+                ? "immutable=1"
+                : "mode=ro";
   }
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      UriFor(path, query).c_str(), &raw,
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+          SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) return SqliteError(raw, rc, "open key store " + path);
   sqlite3_busy_timeout(db.get(), 5000);
@@ -344,8 +427,14 @@ StatusOr<std::unique_ptr<KeyStore>> OpenSqliteKeyStore(const std::string& path,
   // WAL: readers never block the writer and a crash leaves the last
   // committed state. FULL: each commit is fsync'd before it returns, so a
   // file's key is durable before its ciphertext exists (docs/FORMAT.md).
-  VOLMGR_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
-  VOLMGR_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  // secure_delete: a deleted key's bytes are overwritten with zeros, not
+  // left in the page's free space (https://sqlite.org/pragma.html
+  // #pragma_secure_delete); it is per connection, so every open sets it.
+  if (!read_only) {
+    VOLMGR_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+    VOLMGR_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  }
+  VOLMGR_RETURN_IF_ERROR(store->Exec("PRAGMA secure_delete=ON"));
   VOLMGR_RETURN_IF_ERROR(store->Exec("PRAGMA foreign_keys=ON"));
   if (create) {
     Status created = store->Transaction([&]() -> Status {

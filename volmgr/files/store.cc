@@ -53,11 +53,13 @@ StatusOr<std::vector<protectors::ProtectorRecord>> LoadProtectors(
     KeyStore& ks) {
   VOLMGR_ASSIGN_OR_RETURN(std::vector<std::string> rows, ks.ListProtectors());
   std::vector<protectors::ProtectorRecord> out;
-  for (const auto& json : rows) {
-    VOLMGR_ASSIGN_OR_RETURN(
-        protectors::ProtectorRecord r,
-        protectors::ProtectorRecord::FromTokenJson(-1, json));
-    out.push_back(std::move(r));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto r = protectors::ProtectorRecord::FromTokenJson(-1, rows[i]);
+    if (!r.ok()) {
+      return r.status().WithContext("key store protector record " +
+                                    std::to_string(i + 1));
+    }
+    out.push_back(std::move(r).value());
   }
   return out;
 }
@@ -122,8 +124,9 @@ Status Store::Init(const std::string& root, const InitOptions& options) {
     return ErrnoToStatus(errno, "create " + data);
   }
   VOLMGR_RETURN_IF_ERROR(WriteDirId(data));
-  VOLMGR_ASSIGN_OR_RETURN(std::unique_ptr<KeyStore> ks,
-                          OpenSqliteKeyStore(KeysPath(root), /*create=*/true));
+  VOLMGR_ASSIGN_OR_RETURN(
+      std::unique_ptr<KeyStore> ks,
+      OpenSqliteKeyStore(KeysPath(root), KeyStoreOpen::kCreate));
   return ks->Transaction([&]() -> Status {
     VOLMGR_RETURN_IF_ERROR(ks->PutSetting("format", "1"));
     VOLMGR_RETURN_IF_ERROR(ks->PutSetting("store_id", store_id));
@@ -138,8 +141,9 @@ Status Store::Init(const std::string& root, const InitOptions& options) {
 }
 
 StatusOr<StoreInfo> Store::Inspect(const std::string& root) {
-  VOLMGR_ASSIGN_OR_RETURN(std::unique_ptr<KeyStore> ks,
-                          OpenSqliteKeyStore(KeysPath(root), false));
+  VOLMGR_ASSIGN_OR_RETURN(
+      std::unique_ptr<KeyStore> ks,
+      OpenSqliteKeyStore(KeysPath(root), KeyStoreOpen::kReadOnly));
   StoreInfo info;
   VOLMGR_ASSIGN_OR_RETURN(info.store_id, RequiredSetting(*ks, "store_id"));
   VOLMGR_ASSIGN_OR_RETURN(info.master_generation,
@@ -151,7 +155,8 @@ StatusOr<StoreInfo> Store::Inspect(const std::string& root) {
 }
 
 StatusOr<std::unique_ptr<Store>> Store::Unlock(
-    const std::string& root, const protectors::Credentials& creds) {
+    const std::string& root, const protectors::Credentials& creds,
+    StoreAccess access) {
   std::unique_ptr<Store> s(new Store());
   // Absolute, so a daemon that changes directory still finds its data.
   char real[PATH_MAX];
@@ -159,7 +164,11 @@ StatusOr<std::unique_ptr<Store>> Store::Unlock(
     return ErrnoToStatus(errno, "store " + root);
   }
   s->root_ = real;
-  VOLMGR_ASSIGN_OR_RETURN(s->keys_, OpenSqliteKeyStore(KeysPath(root), false));
+  VOLMGR_ASSIGN_OR_RETURN(
+      s->keys_,
+      OpenSqliteKeyStore(KeysPath(root), access == StoreAccess::kReadOnly
+                                             ? KeyStoreOpen::kReadOnly
+                                             : KeyStoreOpen::kReadWrite));
   VOLMGR_ASSIGN_OR_RETURN(s->id_, RequiredSetting(*s->keys_, "store_id"));
   VOLMGR_ASSIGN_OR_RETURN(s->generation_,
                           NumberSetting(*s->keys_, "master_generation"));
@@ -260,9 +269,24 @@ StatusOr<RekeyResult> Store::Rekey(const protectors::Credentials& creds) {
   for (const auto& r : records) {
     protectors::CreateRequest req;
     req.description = r.description;
-    req.argon2.time_cost = r.params.value("time_cost", 0u);
-    req.argon2.memory_kib = r.params.value("memory_kib", 0u);
-    req.argon2.parallelism = r.params.value("parallelism", 0u);
+    // The record is untrusted: type-check before reading (json::value
+    // throws on a type mismatch).
+    if (!r.params.is_object()) {
+      return CorruptionError("protector " + r.id +
+                             ": field \"params\" is not an object");
+    }
+    for (auto [name, out] :
+         {std::pair{"time_cost", &req.argon2.time_cost},
+          std::pair{"memory_kib", &req.argon2.memory_kib},
+          std::pair{"parallelism", &req.argon2.parallelism}}) {
+      auto it = r.params.find(name);
+      if (it == r.params.end() || !it->is_number_unsigned() ||
+          it->get<uint64_t>() > 0xffffffffu) {
+        return CorruptionError("protector " + r.id + ": field \"params." +
+                               name + "\" is missing or not a 32-bit count");
+      }
+      *out = it->get<uint32_t>();
+    }
     // The passphrase that opened this protector is the one to re-wrap with.
     const SecretBytes* pass = nullptr;
     for (const auto& sec : creds.secrets) {
@@ -330,6 +354,10 @@ StatusOr<RekeyResult> Store::Rekey(const protectors::Credentials& creds) {
   VOLMGR_RETURN_IF_ERROR(committed);
   master_ = std::move(new_master);
   generation_ = new_gen;
+  // The old wrapped keys and protector records are deleted rows now: take
+  // their bytes out of keys.db and its WAL, so only a backup of keys.db
+  // still holds the old master key's wrapping (docs/SECURITY.md).
+  VOLMGR_RETURN_IF_ERROR(keys_->ScrubFreed());
   return result;
 }
 

@@ -59,6 +59,10 @@ struct RekeyResult {
   uint64_t rewrapped = 0;
 };
 
+// How Store::Unlock opens the key store: kReadOnly for commands that only
+// read (decrypt, verify without --repair), which then never write keys.db.
+enum class StoreAccess : int { kReadWrite = 0, kReadOnly = 1 };
+
 class Store {
  public:
   // Creates STORE (which must be absent or an empty directory).
@@ -66,13 +70,16 @@ class Store {
   // short passphrase; kIoError.
   static Status Init(const std::string& root, const InitOptions& options);
 
+  // Reads the key store read-only (it never writes).
   static StatusOr<StoreInfo> Inspect(const std::string& root);
 
   // Opens the key store and recovers the master key with `creds`.
   // Errors: kAuthFailed if no protector opens; kNotFound if STORE is not a
-  // store; kCorruption for a damaged key store.
+  // store; kCorruption for a damaged key store. Under kReadOnly every call
+  // that would change the key store fails with kFailedPrecondition.
   static StatusOr<std::unique_ptr<Store>> Unlock(
-      const std::string& root, const protectors::Credentials& creds);
+      const std::string& root, const protectors::Credentials& creds,
+      StoreAccess access = StoreAccess::kReadWrite);
 
   const std::string& root() const { return root_; }
   const std::string& id() const { return id_; }
@@ -90,7 +97,8 @@ class Store {
   // The key of a file. kNotFound if it was shredded; kCorruption if the
   // record does not belong to this file ID (moved between files) or store.
   StatusOr<SecretBytes> FileKey(const FileId& id);
-  // Destroys a file's key (crypto-shred). kNotFound if absent.
+  // Destroys a file's key (crypto-shred). kNotFound if absent. The
+  // record's bytes stay in keys.db's journal until keys().ScrubFreed().
   Status Shred(const FileId& id);
 
   // Rotates the master key: a new random master key, every file key and the

@@ -145,6 +145,10 @@ StatusOr<VerifyReport> VerifyStore(Store& store, bool repair) {
       ++report.removed_keys;
     }
   }
+  // Deleted keys leave no bytes behind in keys.db or its WAL.
+  if (report.removed_keys > 0) {
+    VOLMGR_RETURN_IF_ERROR(store.keys().ScrubFreed());
+  }
   return report;
 }
 

@@ -202,6 +202,14 @@ class Pkcs11Protector final : public ProtectorHandler {
   std::string_view display_name() const override {
     return "customer key (PKCS#11)";
   }
+  std::string DisplayNameOf(const ProtectorRecord& r) const override {
+    auto role = r.params.is_object() ? r.params.find("role") : r.params.end();
+    if (role != r.params.end() && role->is_string() &&
+        role->get_ref<const std::string&>() == kRoleAvailability) {
+      return "availability key (PKCS#11)";
+    }
+    return std::string(display_name());
+  }
 
   Status Validate(const ProtectorRecord& r) const override {
     return ParamsOf(r).status();

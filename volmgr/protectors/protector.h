@@ -132,6 +132,12 @@ class ProtectorHandler {
   virtual int version() const = 0;
   // A human name: "recovery password".
   virtual std::string_view display_name() const = 0;
+  // The human name of one protector of this kind, where its parameters
+  // decide it (a PKCS#11 protector is a customer key or the availability
+  // key). The default: display_name().
+  virtual std::string DisplayNameOf(const ProtectorRecord& record) const {
+    return std::string(display_name());
+  }
   // Checks the kind-specific parameters of a stored token.
   virtual Status Validate(const ProtectorRecord& record) const = 0;
   // True if `creds` holds something this protector could try.

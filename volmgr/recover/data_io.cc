@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "volmgr/volume/volume.h"
+
 namespace volmgr::recover {
 namespace {
 
@@ -54,6 +56,20 @@ StatusOr<DataSegment> DescribeSegment(const volume::LuksDevice& luks) {
   seg.sector_size = luks.sector_size();
   seg.data_offset_bytes = luks.data_offset_bytes();
   seg.iv_offset = crypt_get_iv_offset(luks.handle());
+  if (luks.volume_key_bits() == 0) {
+    // No keyslot left to tell the key size: the key is gone.
+    const std::string sub = luks.subsystem();
+    if (sub.rfind(volume::kPurgedSubsystemPrefix, 0) == 0) {
+      return FailedPreconditionError(
+          luks.path() + " was purged (`volmgr purge`) on " +
+          sub.substr(volume::kPurgedSubsystemPrefix.size()) +
+          ": its keyslots and protectors are destroyed, and no key, "
+          "package or agent can recover its data");
+    }
+    return FailedPreconditionError(luks.path() +
+                                   " has no keyslot left: its volume key "
+                                   "is gone");
+  }
   if (seg.cipher != "aes-xts-plain64" || luks.volume_key_bits() != 512) {
     return UnsupportedError("the data segment of " + luks.path() + " uses " +
                             seg.cipher + " with a " +

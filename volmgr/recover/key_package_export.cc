@@ -66,7 +66,7 @@ StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
     return InvalidArgumentError(
         "a key package is sealed under a recovery password of the volume; "
         "the credential given is " +
-        std::string(h ? h->display_name() : r.used.kind) + " " +
+        (h ? h->DisplayNameOf(r.used) : r.used.kind) + " " +
         r.used.id.substr(0, 8) +
         " (or seal it to an agent certificate with --certificate)");
   }

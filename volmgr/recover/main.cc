@@ -175,7 +175,7 @@ StatusOr<Unlocked> UnlockDevice(const std::string& device, UnlockOptions& o) {
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes fvek, vol->ReadFvek((*r)->vmk));
   const auto* h = protectors::FindHandler((*r)->used.kind);
   Unlocked u{std::move(seg), std::move(fvek),
-             std::string(h ? h->display_name() : "protector") + " " +
+             (h ? h->DisplayNameOf((*r)->used) : "protector") + " " +
                  (*r)->used.id.substr(0, 8),
              (*r)->used};
   return u;

@@ -395,6 +395,14 @@ StatusOr<int> LuksDevice::SetToken(int id, const std::string& json) {
   return rc;
 }
 
+Status LuksDevice::SetSubsystem(const std::string& subsystem) {
+  const std::string keep = label();
+  int rc = crypt_set_label(cd_.get(), keep.empty() ? nullptr : keep.c_str(),
+                           subsystem.c_str());
+  if (rc < 0) return Error(rc, "setting the LUKS2 subsystem");
+  return Status::Ok();
+}
+
 Status LuksDevice::RemoveToken(int id) {
   int rc = crypt_token_json_set(cd_.get(), id, nullptr);
   if (rc < 0) return Error(rc, "removing token " + std::to_string(id));

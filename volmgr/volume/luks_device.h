@@ -89,6 +89,8 @@ class LuksDevice {
   StatusOr<uint64_t> payload_bytes() const;
   std::string label() const;
   std::string subsystem() const;
+  // Sets the LUKS2 subsystem (at most 47 bytes), keeping the label.
+  Status SetSubsystem(const std::string& subsystem);
 
   // Adds a keyslot that opens with `passphrase`, given the volume key.
   // Returns the keyslot number.

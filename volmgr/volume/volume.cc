@@ -312,6 +312,14 @@ Status Volume::ParseTokens() {
     protectors_.push_back(std::move(rec).value());
   }
   if (volume_token_ < 0) {
+    const std::string sub = luks_.subsystem();
+    if (sub.rfind(kPurgedSubsystemPrefix, 0) == 0) {
+      return FailedPreconditionError(
+          device() + " was purged (`volmgr purge`) on " +
+          sub.substr(kPurgedSubsystemPrefix.size()) +
+          ": every keyslot and protector is destroyed and nothing opens it "
+          "any more");
+    }
     return FailedPreconditionError(
         device() +
         " is a LUKS2 volume that volmgr did not create (it has "
@@ -346,7 +354,7 @@ StatusOr<UnlockResult> Volume::Unlock(
     if (!h->CanTry(p, creds)) continue;
     const bool is_tpm = p.kind == "tpm";
     if (!is_tpm) {
-      tried.push_back(std::string(h->display_name()) + " " + p.id.substr(0, 8));
+      tried.push_back(h->DisplayNameOf(p) + " " + p.id.substr(0, 8));
     }
     auto vmk = h->UnwrapVmk(p, creds, binding);
     if (vmk.ok()) {
@@ -398,11 +406,17 @@ StatusOr<UnlockResult> Volume::Unlock(
           device() +
           (ids.empty() ? " (it has none)" : " (it has:" + ids + ")"));
     }
-    std::string kinds;
+    // What is on the volume now, each name once ("customer key" only while
+    // one is left: the availability key is named as such).
+    std::vector<std::string> names;
     for (const auto& p : protectors_) {
-      kinds += (kinds.empty() ? "" : ", ") +
-               std::string(protectors::FindHandler(p.kind)->display_name());
+      std::string n = protectors::FindHandler(p.kind)->DisplayNameOf(p);
+      if (std::find(names.begin(), names.end(), n) == names.end()) {
+        names.push_back(std::move(n));
+      }
     }
+    std::string kinds;
+    for (const auto& n : names) kinds += (kinds.empty() ? "" : ", ") + n;
     return NotFoundError("no protector of " + device() +
                          " accepts the credential given (it has: " +
                          (kinds.empty() ? "none" : kinds) + ")");

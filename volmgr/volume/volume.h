@@ -29,6 +29,9 @@ namespace volmgr::volume {
 inline constexpr size_t kFvekBytes = 64;  // AES-256-XTS: two 256-bit keys
 inline constexpr size_t kVmkBytes = 32;
 inline constexpr std::string_view kSubsystem = "volmgr";
+// `volmgr purge` leaves this LUKS2 subsystem followed by the time (RFC 3339,
+// UTC), so a purged volume is told apart from one volmgr never made.
+inline constexpr std::string_view kPurgedSubsystemPrefix = "volmgr purged ";
 // LUKS2's default header (16 MiB incl. keyslot area) plus 1 MiB of data.
 inline constexpr uint64_t kMinDeviceBytes = 17ull << 20;
 

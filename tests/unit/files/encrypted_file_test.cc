@@ -205,5 +205,22 @@ TEST(EncryptedFileTest, StreamRoundTripAndTruncatedStreamFails) {
   }
 }
 
+// A longer file cut to the 60 bytes of an empty one must not read as an
+// empty file (issue 17, item 6): its one "chunk" does not verify.
+TEST(EncryptedFileTest, AContainerCutToAnEmptyFilesSizeIsCorruption) {
+  Container c;
+  ASSERT_TRUE(c.File().Initialize().ok());
+  EXPECT_TRUE(c.File().VerifyIfEmpty().ok());
+  uint8_t buf[16];
+  EXPECT_EQ(*c.File().Read(0, buf), 0u);
+  ASSERT_TRUE(c.File().Write(0, std::vector<uint8_t>(500, 7)).ok());
+  EXPECT_TRUE(c.File().VerifyIfEmpty().ok());  // not empty: reads verify
+  ASSERT_EQ(::ftruncate(c.fd, kFileHeaderSize + kChunkOverhead), 0);
+  EXPECT_EQ(*c.File().Size(), 0u);
+  EXPECT_EQ(c.File().VerifyIfEmpty().code(), StatusCode::kCorruption);
+  EXPECT_EQ(c.File().Read(0, buf).status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(c.File().VerifyAll().code(), StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace volmgr::files

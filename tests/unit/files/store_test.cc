@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "tests/unit/files/test_util.h"
@@ -140,7 +142,9 @@ TEST(StoreTest, RekeyWithWrongPassphraseChangesNothing) {
 
 TEST(SqliteKeyStoreTest, TransactionRollsBackOnError) {
   TempDir d;
-  auto ks = std::move(OpenSqliteKeyStore(d.path() + "/k.db", true)).value();
+  auto ks =
+      std::move(OpenSqliteKeyStore(d.path() + "/k.db", KeyStoreOpen::kCreate))
+          .value();
   FileKeyRecord r;
   r.file_id.fill(1);
   r.wrapped = {1, 2, 3};
@@ -155,10 +159,12 @@ TEST(SqliteKeyStoreTest, TransactionRollsBackOnError) {
   EXPECT_EQ(*ks->CountFileKeys(), 1u);
   // Reopened: WAL mode and the record persist.
   ks.reset();
-  auto again = OpenSqliteKeyStore(d.path() + "/k.db", false);
+  auto again = OpenSqliteKeyStore(d.path() + "/k.db", KeyStoreOpen::kReadWrite);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->GetFileKey(r.file_id)->wrapped, r.wrapped);
-  EXPECT_EQ(OpenSqliteKeyStore(d.path() + "/k.db", true).status().code(),
+  EXPECT_EQ(OpenSqliteKeyStore(d.path() + "/k.db", KeyStoreOpen::kCreate)
+                .status()
+                .code(),
             StatusCode::kAlreadyExists);
 }
 
@@ -168,7 +174,7 @@ TEST(SqliteKeyStoreTest, TransactionRollsBackOnError) {
 TEST(SqliteKeyStoreTest, OnSyncDurabilityCommitsAtOnceAndSyncCheckpoints) {
   TempDir d;
   const std::string p = d.path() + "/k.db";
-  auto ks = std::move(OpenSqliteKeyStore(p, true)).value();
+  auto ks = std::move(OpenSqliteKeyStore(p, KeyStoreOpen::kCreate)).value();
   ASSERT_TRUE(ks->Sync().ok());  // a no-op under kEveryCommit
   ASSERT_TRUE(ks->SetDurability(KeyStoreDurability::kOnSync).ok());
   std::vector<FileKeyRecord> recs(50);
@@ -183,7 +189,8 @@ TEST(SqliteKeyStoreTest, OnSyncDurabilityCommitsAtOnceAndSyncCheckpoints) {
   }
   EXPECT_EQ(ks->DeleteFileKey(recs[0].file_id).code(), StatusCode::kNotFound);
   {
-    auto other = std::move(OpenSqliteKeyStore(p, false)).value();
+    auto other =
+        std::move(OpenSqliteKeyStore(p, KeyStoreOpen::kReadWrite)).value();
     EXPECT_EQ(*other->CountFileKeys(), recs.size() / 2);
     auto got = other->GetFileKey(recs[3].file_id);
     ASSERT_TRUE(got.ok());
@@ -201,7 +208,8 @@ TEST(SqliteKeyStoreTest, OnSyncDurabilityCommitsAtOnceAndSyncCheckpoints) {
   EXPECT_EQ(**ks->GetSetting("a"), "2");
   EXPECT_FALSE(ks->GetSetting("b")->has_value());
   ks.reset();
-  auto again = std::move(OpenSqliteKeyStore(p, false)).value();
+  auto again =
+      std::move(OpenSqliteKeyStore(p, KeyStoreOpen::kReadWrite)).value();
   EXPECT_EQ(*again->CountFileKeys(), recs.size() / 2);
 }
 
@@ -211,7 +219,7 @@ TEST(SqliteKeyStoreTest, RejectsAForeignDatabase) {
   int fd = ::open(p.c_str(), O_CREAT | O_WRONLY, 0600);
   ASSERT_EQ(::write(fd, "not sqlite at all, just text....", 32), 32);
   ::close(fd);
-  EXPECT_FALSE(OpenSqliteKeyStore(p, false).ok());
+  EXPECT_FALSE(OpenSqliteKeyStore(p, KeyStoreOpen::kReadWrite).ok());
 }
 
 TEST(StoreLockTest, SecondLockIsBusy) {
@@ -219,6 +227,93 @@ TEST(StoreLockTest, SecondLockIsBusy) {
   auto a = StoreLock::Acquire(d.path());
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(StoreLock::Acquire(d.path()).status().code(), StatusCode::kBusy);
+}
+
+// A shred leaves no byte of the deleted record in the database, its WAL or
+// the WAL index (issue 17, item 15): secure_delete zeroes the row and
+// ScrubFreed() replaces the old page and empties the WAL.
+TEST(SqliteKeyStoreTest, ScrubFreedLeavesNoByteOfADeletedRecord) {
+  TempDir d;
+  const std::string p = d.path() + "/k.db";
+  auto ks = std::move(OpenSqliteKeyStore(p, KeyStoreOpen::kCreate)).value();
+  ASSERT_TRUE(ks->SetDurability(KeyStoreDurability::kOnSync).ok());
+  std::vector<FileKeyRecord> recs(200);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    recs[i].file_id.fill(static_cast<uint8_t>(i));
+    recs[i].file_id[0] = 0xa5;
+    recs[i].wrapped.resize(61);
+    for (size_t j = 0; j < 61; ++j) {
+      recs[i].wrapped[j] = static_cast<uint8_t>(i * 131 + j * 7 + 1);
+    }
+    ASSERT_TRUE(ks->InsertFileKey(recs[i]).ok()) << i;
+  }
+  auto holds = [&](const std::vector<uint8_t>& needle) {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      int fd = ::open((p + suffix).c_str(), O_RDONLY);
+      if (fd < 0) continue;
+      std::vector<uint8_t> all;
+      uint8_t buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0)
+        all.insert(all.end(), buf, buf + n);
+      ::close(fd);
+      if (std::search(all.begin(), all.end(), needle.begin(), needle.end()) !=
+          all.end()) {
+        return true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(holds(recs[17].wrapped));
+  for (size_t i : {17u, 18u, 100u, 199u}) {
+    ASSERT_TRUE(ks->DeleteFileKey(recs[i].file_id).ok());
+  }
+  ASSERT_TRUE(ks->ScrubFreed().ok());
+  for (size_t i : {17u, 18u, 100u, 199u}) {
+    EXPECT_FALSE(holds(recs[i].wrapped)) << i;
+  }
+  EXPECT_TRUE(holds(recs[19].wrapped));
+  EXPECT_EQ(*ks->CountFileKeys(), recs.size() - 4);
+}
+
+// Read-only opens never write keys.db (issue 17, item 13); an empty or
+// foreign file is refused before SQLite could write a header into it.
+TEST(SqliteKeyStoreTest, ReadOnlyOpenNeverWritesAndRefusesAnEmptyFile) {
+  TempDir d;
+  const std::string p = d.path() + "/k.db";
+  {
+    auto ks = std::move(OpenSqliteKeyStore(p, KeyStoreOpen::kCreate)).value();
+    FileKeyRecord r;
+    r.file_id.fill(3);
+    r.wrapped = {1, 2, 3};
+    ASSERT_TRUE(ks->InsertFileKey(r).ok());
+  }
+  struct stat before {};
+  ASSERT_EQ(::stat(p.c_str(), &before), 0);
+  {
+    auto ro = OpenSqliteKeyStore(p, KeyStoreOpen::kReadOnly);
+    ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+    EXPECT_EQ(*(*ro)->CountFileKeys(), 1u);
+    FileKeyRecord r;
+    r.file_id.fill(4);
+    r.wrapped = {9};
+    EXPECT_FALSE((*ro)->InsertFileKey(r).ok());
+  }
+  struct stat after {};
+  ASSERT_EQ(::stat(p.c_str(), &after), 0);
+  EXPECT_EQ(before.st_size, after.st_size);
+  EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+
+  const std::string empty = d.path() + "/empty.db";
+  int fd = ::open(empty.c_str(), O_CREAT | O_WRONLY, 0600);
+  ::close(fd);
+  for (KeyStoreOpen m : {KeyStoreOpen::kReadOnly, KeyStoreOpen::kReadWrite}) {
+    auto s = OpenSqliteKeyStore(empty, m);
+    EXPECT_EQ(s.status().code(), StatusCode::kCorruption);
+    struct stat st {};
+    ASSERT_EQ(::stat(empty.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 0);
+  }
 }
 
 }  // namespace
