@@ -125,7 +125,12 @@ expect_vm 0 unlock --probe d.img --config volumes.conf
 has "VOLMGR_VOLUME=1"
 same d.img "$DSUM"
 
-step "13: a change still repairs the header (writes are allowed there)"
+step "13: a refused header restore (backup of another volume) writes nothing"
+expect_vm 5 header restore d.img v.hdr
+has "use --force"
+same d.img "$DSUM"
+
+step "14: a change still repairs the header (writes are allowed there)"
 expect_vm 0 protector add d.img passphrase --new-key-file pass2 --key-file pass "${ARGON2[@]}"
 [[ $(img_sum d.img) != "$DSUM" ]] || fail "protector add wrote nothing"
 expect_vm 0 open d.img t --test --key-file pass2

@@ -719,10 +719,14 @@ int Run(int argc, char** argv) {
                  "restore even if the backup's UUID differs from the device's");
     hr->callback([&] {
       result = [&]() -> Status {
-        VOLMGR_ASSIGN_OR_RETURN(Volume backup, Volume::Load(hfile));
+        // Both only read until the restore itself: a refused restore
+        // leaves the device (and the backup file) exactly as they were.
+        VOLMGR_ASSIGN_OR_RETURN(Volume backup,
+                                Volume::Load(hfile, volume::Access::kReadOnly));
         VOLMGR_ASSIGN_OR_RETURN(volume::VolumeLock lock,
                                 volume::VolumeLock::Acquire(device));
-        auto current = volume::LuksDevice::Load(device);
+        auto current =
+            volume::LuksDevice::Load(device, volume::Access::kReadOnly);
         if (current.ok() && current->uuid() != backup.uuid() &&
             !restore_force) {
           return FailedPreconditionError("the backup is of volume " +
