@@ -215,8 +215,9 @@ void PrintKeyPackageNote(const std::string& device, std::FILE* to) {
       "together with the old recovery password: a package holds the "
       "volume's key, which a rotation does not change. Destroy every copy "
       "of them and export a new one (volmgr keypackage export %s --out "
-      "FILE); only re-encrypting the data (volmgr decrypt, then volmgr "
-      "encrypt) retires the key itself.\n",
+      "FILE), and header backups made before, which still hold the old "
+      "password's keyslot; only re-encrypting the data (volmgr decrypt, then "
+      "volmgr encrypt) retires the key itself.\n",
       device.c_str(), device.c_str());
 }
 
