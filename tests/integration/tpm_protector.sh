@@ -86,6 +86,21 @@ bus_since() {
   bash "$TPMLOG" "$WORK/bus.log" >"$1"
 }
 
+# open_counted IMG [ARGS...]: a real `open` (mapping x), which counts an
+# unlock of a suspended volume (`open --test` never does, issue 17 item 4).
+# Without device-mapper (exit 8) the unlock is still counted, as it is
+# counted before the mapping is made; with it, the mapping is closed again.
+open_counted() {
+  local img=$1
+  shift
+  vm open "$img" x "$@"
+  case $LAST_RC in
+    0) setsid -w "$VOLMGR" close x </dev/null >/dev/null 2>&1 || fail "close x failed" ;;
+    8) has "device-mapper" ;;
+    *) fail "open $img exited $LAST_RC (want 0, or 8 without device-mapper)" ;;
+  esac
+}
+
 tpm_start
 echo "[$TEST_NAME] swtpm on port $TPM_PORT"
 
@@ -347,9 +362,12 @@ tpm_stop
 expect_vm 0 open d.img x --test
 has "clear key (protection suspended)"
 expect_vm 0 status d.img
+has "suspended (2 unlocks left)"
+open_counted d.img
+expect_vm 0 status d.img
 has "suspended (1 unlock left)"
-expect_vm 0 open d.img x --test
-has "clear key"
+open_counted d.img
+has "last unlock the suspension allowed"
 has "protection of d.img is resumed"
 has "was not resealed"
 expect_vm 0 status d.img
@@ -367,8 +385,8 @@ has "(TPM)"
 step "17: the last allowed unlock reseals to the then-current PCRs"
 expect_vm 0 suspend d.img --reboot-count 1
 extend_pcr7 update-3  # the firmware update the suspension was for
-expect_vm 0 open d.img x --test
-has "clear key"
+open_counted d.img
+has "last unlock the suspension allowed"
 has "resealed TPM protector $ID"
 expect_vm 0 open d.img x --test
 has "(TPM)"
@@ -406,8 +424,8 @@ has "(TPM)"
 step "19b: a TPM+PIN protector is resealed at the end of a suspension when the PIN is given"
 expect_vm 0 suspend p.img --reboot-count 1 --pin-file pin
 extend_pcr7 update-5
-expect_vm 0 open p.img x --test --pin-file pin
-has "clear key"
+open_counted p.img --pin-file pin
+has "last unlock the suspension allowed"
 has "resealed TPM protector"
 expect_vm 0 open p.img x --test --pin-file pin
 has "(TPM)"
@@ -415,8 +433,8 @@ has "(TPM)"
 # warning says so, and the TPM then refuses the changed PCR.
 expect_vm 0 suspend p.img --reboot-count 1 --pin-file pin
 extend_pcr7 update-6
-expect_vm 0 open p.img x --test
-has "clear key"
+open_counted p.img
+has "last unlock the suspension allowed"
 has "was not resealed"
 expect_vm 6 open p.img x --test --pin-file pin
 has "PCR 7 changed"
@@ -445,5 +463,22 @@ has "nothing was written to g.img"
 [[ $(file_sum g.img) == "$before" ]] || fail "format without a TPM changed g.img"
 [[ ! -e grp ]] || fail "format without a TPM wrote the recovery-password file"
 tpm_start
+
+step "22: open --test on a suspended volume changes nothing: no unlock used, no reseal"
+expect_vm 0 suspend d.img --reboot-count 1 --key-file rp.txt
+extend_pcr7 update-7
+snapshot d.img
+for i in 1 2; do
+  expect_vm 0 open d.img x --test
+  has "clear key"
+  lacks "resealed"
+  lacks "resumed"
+  unchanged d.img
+done
+expect_vm 0 status d.img
+has "suspended (1 unlock left)"
+unchanged d.img
+expect_vm 0 resume d.img
+has "resealed TPM protector $ID"
 
 finish

@@ -155,7 +155,6 @@ Status ErrnoToStatus(int err, std::string_view context) {
       break;
     case EACCES:
     case EPERM:
-    case EROFS:
       code = StatusCode::kFailedPrecondition;
       break;
     case EINVAL:
@@ -167,6 +166,7 @@ Status ErrnoToStatus(int err, std::string_view context) {
     case ENOSPC:
     case EIO:
     case EFBIG:
+    case EROFS:  // the device cannot be written: an I/O error (issue 17)
       code = StatusCode::kIoError;
       break;
     case ENOTSUP:

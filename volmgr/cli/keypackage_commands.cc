@@ -87,18 +87,21 @@ void RegisterKeypackageCommands(CLI::App& app, CommandEnv env) {
             std::string("no ") + what +
             " given and no terminal to ask on: pass --key-file or --key-fd");
       }
+      // A file --recovery-password-file wrote reads as its password and ID.
       VOLMGR_ASSIGN_OR_RETURN(
-          SecretBytes typed,
-          ReadSecret(args->key, std::string(agent ? "Passphrase or recovery "
-                                                    "password for "
-                                                  : "Recovery password for ") +
-                                    args->device + ": "));
+          KeyInput typed,
+          ReadKey(args->key, std::string(agent ? "Passphrase or recovery "
+                                                 "password for "
+                                               : "Recovery password for ") +
+                                 args->device + ": "));
+      const std::string rid =
+          args->recovery_id.empty() ? typed.recovery_id : args->recovery_id;
       VOLMGR_ASSIGN_OR_RETURN(
           recover::ExportedKeyPackage pkg,
           agent ? recover::ExportKeyPackageForAgent(
-                      args->device, std::move(typed), args->certificate)
-                : recover::ExportKeyPackage(args->device, std::move(typed),
-                                            args->recovery_id));
+                      args->device, std::move(typed.secret), args->certificate)
+                : recover::ExportKeyPackage(args->device,
+                                            std::move(typed.secret), rid));
       VOLMGR_RETURN_IF_ERROR(recover::WriteKeyPackage(args->out, pkg.file));
       if (env.json_mode) {
         nlohmann::json j{{"device", args->device},

@@ -270,13 +270,21 @@ int Run(int argc, char** argv) {
       result = [&]() -> Status {
         if (!test_only && name.empty())
           return InvalidArgumentError("NAME is empty");
-        VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+        // A test changes nothing on disk: it reads the header read-only and
+        // does not count an unlock of a suspended volume (counting the last
+        // one would reseal the TPM protectors and remove the clear key).
+        VOLMGR_ASSIGN_OR_RETURN(
+            Volume vol,
+            Volume::Load(device, test_only ? volume::Access::kReadOnly
+                                           : volume::Access::kReadWrite));
         for (const auto& w : vol.warnings()) {
           std::fprintf(stderr, "volmgr: warning: %s\n",
                        TerminalSafe(w).c_str());
         }
         VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult u,
-                                Unlock(vol, unlock, ClearKeyUse::kCounted));
+                                Unlock(vol, unlock,
+                                       test_only ? ClearKeyUse::kUncounted
+                                                 : ClearKeyUse::kCounted));
         const auto* h = protectors::FindHandler(u.used.kind);
         const std::string used_name = h != nullptr
                                           ? std::string(h->display_name())
@@ -284,6 +292,13 @@ int Run(int argc, char** argv) {
         if (test_only) {
           std::printf("%s unlocks with protector %s (%s).\n", device.c_str(),
                       TerminalSafe(u.used.id).c_str(), used_name.c_str());
+          if (vol.clear_key() && u.used.kind == volume::kClearKeyKind &&
+              vol.clear_key()->remaining != 0) {
+            std::printf(
+                "This test used none of the %u unlock(s) the suspension "
+                "allows.\n",
+                vol.clear_key()->remaining);
+          }
           return Status::Ok();
         }
         act.no_read_workqueue = !read_wq;
@@ -339,7 +354,7 @@ int Run(int argc, char** argv) {
         nlohmann::json all = nlohmann::json::array();
         std::string text;
         for (const auto& dev : devices) {
-          auto vol = Volume::Load(dev);
+          auto vol = Volume::Load(dev, volume::Access::kReadOnly);
           if (!vol.ok()) {
             // Without a TARGET, LUKS2 mappings that volmgr did not make are
             // simply not ours to show.
@@ -494,7 +509,8 @@ int Run(int argc, char** argv) {
     pls->add_flag("--json", list_json, "print JSON");
     pls->callback([&] {
       result = [&]() -> Status {
-        VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+        VOLMGR_ASSIGN_OR_RETURN(
+            Volume vol, Volume::Load(device, volume::Access::kReadOnly));
         if (list_json) {
           nlohmann::json a = nlohmann::json::array();
           for (const auto& p : vol.protectors()) a.push_back(ProtectorJson(p));
@@ -537,12 +553,15 @@ int Run(int argc, char** argv) {
           VOLMGR_RETURN_IF_ERROR(SaveRecoveryPassword(rot_file, np));
         }
         if (json_mode) {
+          PrintKeyPackageNote(device, stderr);
           return PrintJsonWithSecret(ProtectorJson(np.record),
                                      &*np.shown_secret);
         }
         std::printf("The old recovery password no longer opens %s.\n",
                     device.c_str());
-        return ShowRecoveryPassword(np, false);
+        VOLMGR_RETURN_IF_ERROR(ShowRecoveryPassword(np, false));
+        PrintKeyPackageNote(device);
+        return Status::Ok();
       }();
     });
   }
@@ -678,7 +697,11 @@ int Run(int argc, char** argv) {
         if (access(hfile.c_str(), F_OK) == 0) {
           return AlreadyExistsError(hfile + " exists");
         }
-        VOLMGR_ASSIGN_OR_RETURN(Volume vol, Volume::Load(device));
+        VOLMGR_ASSIGN_OR_RETURN(
+            Volume vol, Volume::Load(device, volume::Access::kReadOnly));
+        for (const auto& w : vol.warnings()) {
+          std::fprintf(stderr, "volmgr: warning: %s\n", w.c_str());
+        }
         VOLMGR_RETURN_IF_ERROR(vol.luks().HeaderBackup(hfile));
         std::printf(
             "Header of %s (UUID %s) saved to %s.\nIt holds the "
@@ -696,10 +719,14 @@ int Run(int argc, char** argv) {
                  "restore even if the backup's UUID differs from the device's");
     hr->callback([&] {
       result = [&]() -> Status {
-        VOLMGR_ASSIGN_OR_RETURN(Volume backup, Volume::Load(hfile));
+        // Both only read until the restore itself: a refused restore
+        // leaves the device (and the backup file) exactly as they were.
+        VOLMGR_ASSIGN_OR_RETURN(Volume backup,
+                                Volume::Load(hfile, volume::Access::kReadOnly));
         VOLMGR_ASSIGN_OR_RETURN(volume::VolumeLock lock,
                                 volume::VolumeLock::Acquire(device));
-        auto current = volume::LuksDevice::Load(device);
+        auto current =
+            volume::LuksDevice::Load(device, volume::Access::kReadOnly);
         if (current.ok() && current->uuid() != backup.uuid() &&
             !restore_force) {
           return FailedPreconditionError("the backup is of volume " +

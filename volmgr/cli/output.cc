@@ -107,6 +107,10 @@ namespace {
 
 // In-place encryption in progress (issue 9): null when there is none.
 nlohmann::json VolumeConversionJson(const volume::Volume& vol) {
+  // Asked only when the header already read shows one: the conversion
+  // engine loads the header again, writable, and a read-only `status` must
+  // not give libcryptsetup that chance to rewrite a damaged copy.
+  if (!vol.luks().ReencryptionInProgress()) return nullptr;
   auto s = volume::GetConversionStatus(vol.device(), vol.device());
   if (!s.ok() || !s->in_progress) return nullptr;
   return ConversionJson(vol.device(), *s);
@@ -171,7 +175,10 @@ std::string VolumeText(const volume::Volume& vol) {
     for (const auto& m : mappings) lock += " /dev/mapper/" + m;
   }
   row("Lock state:", lock);
-  if (auto c = volume::GetConversionStatus(vol.device(), vol.device());
+  if (auto c =
+          vol.luks().ReencryptionInProgress()
+              ? volume::GetConversionStatus(vol.device(), vol.device())
+              : StatusOr<volume::ConversionStatus>(volume::ConversionStatus{});
       c.ok() && c->in_progress) {
     row("Conversion:", volume::ConversionStatusLine(*c));
   }

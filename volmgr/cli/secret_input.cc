@@ -83,6 +83,58 @@ StatusOr<SecretBytes> ReadSecret(const SecretSource& source,
   return first;
 }
 
+namespace {
+
+// The first line of the file SaveRecoveryPassword() writes (unlock_flow.cc).
+constexpr std::string_view kRecoveryFileMagic = "volmgr recovery password\n";
+constexpr std::string_view kRecoveryFileIdLine = "\nVolume protector ID: ";
+constexpr std::string_view kRecoveryFilePasswordLine = "\nRecovery password: ";
+
+// The rest of the line that starts after `key` in `text`, or nullopt.
+std::optional<std::string_view> LineValue(std::string_view text,
+                                          std::string_view key) {
+  const size_t at = text.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view v = text.substr(at + key.size());
+  v = v.substr(0, v.find('\n'));
+  if (!v.empty() && v.back() == '\r') v.remove_suffix(1);
+  return v;
+}
+
+}  // namespace
+
+StatusOr<std::string> UnpackRecoveryPasswordFile(SecretBytes& secret) {
+  const std::string_view text = secret.RevealAsString();
+  if (text.substr(0, kRecoveryFileMagic.size()) != kRecoveryFileMagic) {
+    return std::string();
+  }
+  const auto password = LineValue(text, kRecoveryFilePasswordLine);
+  if (!password || password->empty()) {
+    return InvalidArgumentError(
+        "this is a volmgr recovery-password file without its \"Recovery "
+        "password:\" line; give the password itself");
+  }
+  std::string id;
+  if (const auto v = LineValue(text, kRecoveryFileIdLine)) {
+    // An ID is 36 characters of hex digits and dashes; anything else is not
+    // worth narrowing the search to.
+    if (v->size() <= 36 &&
+        v->find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos) {
+      id = std::string(*v);
+    }
+  }
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes only, SecretBytes::CopyOf(*password));
+  secret = std::move(only);
+  return id;
+}
+
+StatusOr<KeyInput> ReadKey(const SecretSource& source,
+                           const std::string& prompt) {
+  VOLMGR_ASSIGN_OR_RETURN(SecretBytes s, ReadSecret(source, prompt));
+  VOLMGR_ASSIGN_OR_RETURN(std::string id, UnpackRecoveryPasswordFile(s));
+  return KeyInput{std::move(s), std::move(id)};
+}
+
 Status WriteSecret(int fd, const SecretBytes& secret) {
   auto b = secret.Reveal();
   size_t done = 0;

@@ -32,6 +32,27 @@ StatusOr<SecretBytes> ReadSecret(const SecretSource& source,
                                  const std::string& prompt,
                                  bool confirm = false);
 
+// A credential read for an unlock (--key-file, --key-fd, a prompt).
+struct KeyInput {
+  SecretBytes secret;
+  // The recovery ID, when the input was a file that --recovery-password-file
+  // (or `protector add recovery-password --out`) wrote; else empty.
+  std::string recovery_id;
+};
+
+// ReadSecret() for a key that unlocks: the file --recovery-password-file
+// writes ("volmgr recovery password" / "Volume protector ID: ID" /
+// "Recovery password: TEXT") reads as TEXT with its ID, so that file works
+// with --key-file as it is. Any other input is returned unchanged.
+// kInvalidArgument for such a file without its "Recovery password:" line.
+StatusOr<KeyInput> ReadKey(const SecretSource& source,
+                           const std::string& prompt);
+
+// The unpacking ReadKey() does, on a secret already read: replaces the
+// content of a recovery-password file by its password and returns its ID;
+// leaves anything else alone and returns "".
+StatusOr<std::string> UnpackRecoveryPasswordFile(SecretBytes& secret);
+
 // Writes a secret to `fd` without copying it into a std::string.
 Status WriteSecret(int fd, const SecretBytes& secret);
 

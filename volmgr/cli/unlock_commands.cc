@@ -221,7 +221,7 @@ long long MillisSince(Clock::time_point t0) {
 }
 
 Status Probe(const UnlockState& s) {
-  auto vol = Volume::Load(s.device);
+  auto vol = Volume::Load(s.device, volume::Access::kReadOnly);
   if (!vol.ok()) {
     // Not ours (plain LUKS, no LUKS, unreadable): udev simply skips it.
     std::printf("VOLMGR_VOLUME=0\n");

@@ -180,8 +180,13 @@ StatusOr<volume::UnlockResult> Unlock(Volume& vol, UnlockOptions& o,
     prompt = "Recovery password for " + vol.device() + " (ID " +
              *creds.recovery_id + ")";
   }
-  VOLMGR_ASSIGN_OR_RETURN(SecretBytes secret, ReadSecret(o.key, prompt + ": "));
-  creds.secrets.push_back(std::move(secret));
+  // The file --recovery-password-file wrote reads back as its password,
+  // narrowed to its recovery ID (issue 17, item 16).
+  VOLMGR_ASSIGN_OR_RETURN(KeyInput typed, ReadKey(o.key, prompt + ": "));
+  if (!typed.recovery_id.empty() && !creds.recovery_id) {
+    creds.recovery_id = typed.recovery_id;
+  }
+  creds.secrets.push_back(std::move(typed.secret));
   std::vector<volume::UnlockFailure> failures;
   auto r = vol.Unlock(creds, &failures);
   // A TPM that refused before a key opened the volume: say so, since the
@@ -225,6 +230,19 @@ Status SaveRecoveryPassword(const std::string& path,
             b.begin() + static_cast<ptrdiff_t>(head.size()));
   b.back() = '\n';
   return WriteNewSecretFile(path, buf, 0400);
+}
+
+void PrintKeyPackageNote(const std::string& device, std::FILE* to) {
+  std::fprintf(
+      to,
+      "Key packages exported from %s before this rotation still open it "
+      "together with the old recovery password: a package holds the "
+      "volume's key, which a rotation does not change. Destroy every copy "
+      "of them and export a new one (volmgr keypackage export %s --out "
+      "FILE), and header backups made before, which still hold the old "
+      "password's keyslot; only re-encrypting the data (volmgr decrypt, then "
+      "volmgr encrypt) retires the key itself.\n",
+      device.c_str(), device.c_str());
 }
 
 // Shows a new recovery password once, with its ID.

@@ -7,6 +7,7 @@
 #define VOLMGR_CLI_UNLOCK_FLOW_H_
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -134,6 +135,10 @@ StatusOr<volume::UnlockResult> Unlock(volume::Volume& vol, UnlockOptions& o,
 // Writes "Recovery ID / Recovery password" to a new file (mode 0400).
 Status SaveRecoveryPassword(const std::string& path,
                             const volume::NewProtector& p);
+
+// After `recovery-password rotate`: key packages exported earlier still
+// open the volume (with the old password); what to do about them.
+void PrintKeyPackageNote(const std::string& device, std::FILE* to = stdout);
 
 // Shows a new recovery password once, with its ID (nothing in JSON mode:
 // JSON callers get it in the document). The secret goes to stdout with

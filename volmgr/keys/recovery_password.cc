@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,35 @@ StatusOr<RecoveryPassword> RecoveryPassword::FromKey(SecretBytes key) {
                                 std::to_string(key.size()));
   }
   return RecoveryPassword(std::move(key));
+}
+
+bool LooksLikeRecoveryPassword(const SecretBytes& text) {
+  size_t digits = 0, others = 0;
+  std::vector<size_t> runs;  // characters per separator-delimited run
+  bool in_run = false;
+  for (char c : text.RevealAsString()) {
+    if (IsSeparator(c) || IsWhitespace(c)) {
+      in_run = false;
+      continue;
+    }
+    if (!in_run) {
+      runs.push_back(0);
+      in_run = true;
+    }
+    ++runs.back();
+    if (IsDigit(c)) {
+      ++digits;
+    } else {
+      ++others;
+    }
+  }
+  if (digits < 36) return false;
+  if (others == 0) return true;
+  if (runs.size() == 1) return runs[0] == kRecoveryPasswordDigits;
+  return runs.size() == static_cast<size_t>(kRecoveryPasswordGroups) &&
+         std::all_of(runs.begin(), runs.end(), [](size_t n) {
+           return n == kRecoveryPasswordGroupDigits;
+         });
 }
 
 StatusOr<RecoveryPassword> RecoveryPassword::Parse(const SecretBytes& text) {

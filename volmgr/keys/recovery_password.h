@@ -104,6 +104,18 @@ class RecoveryPassword {
   SecretBytes key_;
 };
 
+// Whether `text` was meant as a recovery password, so that a malformed one
+// is reported as a recovery-password typo (Parse's message: which group,
+// which character) instead of being tried as a passphrase that opens
+// nothing. True for:
+//  - only digits and separators (dashes, whitespace), at least 36 digits;
+//  - the shape of one with a few characters mistyped: 8 groups of 6
+//    characters split by separators, or 48 characters unsplit, at least 36
+//    of them digits (one O for 0, l for 1, ...).
+// A passphrase of that shape is still tried as a passphrase by the caller;
+// only the error, when nothing opened, is the typo's.
+bool LooksLikeRecoveryPassword(const SecretBytes& text);
+
 // Checks one group as the user types it, for interactive prompts. `group` is
 // the 1-based group number (1..8), used in the message; `six_digits` is the
 // group's text. OK iff it is exactly 6 decimal digits forming a multiple of

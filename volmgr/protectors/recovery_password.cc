@@ -19,21 +19,10 @@ namespace {
 
 constexpr size_t kSaltBytes = 32;
 
-// A secret is taken for a recovery password when it has only digits and
-// separators and at least 36 digits; then a malformed one is reported as a
+// A secret is taken for a recovery password when it has the shape of one
+// (keys::LooksLikeRecoveryPassword); then a malformed one is reported as a
 // recovery-password typo instead of a wrong passphrase.
-bool LooksLikeRecoveryPassword(const SecretBytes& s) {
-  size_t digits = 0;
-  for (char ch : s.RevealAsString()) {
-    if (ch >= '0' && ch <= '9') {
-      ++digits;
-    } else if (ch != '-' && ch != ' ' && ch != '\t' && ch != '\n' &&
-               ch != '\r') {
-      return false;
-    }
-  }
-  return digits >= 36;
-}
+using keys::LooksLikeRecoveryPassword;
 
 class RecoveryPasswordProtector final : public ProtectorHandler {
  public:

@@ -54,7 +54,9 @@ StatusOr<PackageParts> PartsFor(const std::string& device,
 StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
                                               SecretBytes typed,
                                               const std::string& recovery_id) {
-  VOLMGR_ASSIGN_OR_RETURN(volume::Volume vol, volume::Volume::Load(device));
+  VOLMGR_ASSIGN_OR_RETURN(
+      volume::Volume vol,
+      volume::Volume::Load(device, volume::Access::kReadOnly));
   VOLMGR_ASSIGN_OR_RETURN(SecretBytes text,
                           SecretBytes::CopyOf(typed.Reveal()));
   protectors::Credentials creds;
@@ -95,7 +97,9 @@ StatusOr<ExportedKeyPackage> ExportKeyPackageForAgent(
     }
     return InvalidArgumentError(msg);
   }
-  VOLMGR_ASSIGN_OR_RETURN(volume::Volume vol, volume::Volume::Load(device));
+  VOLMGR_ASSIGN_OR_RETURN(
+      volume::Volume vol,
+      volume::Volume::Load(device, volume::Access::kReadOnly));
   protectors::Credentials creds;
   creds.secrets.push_back(std::move(typed));
   VOLMGR_ASSIGN_OR_RETURN(volume::UnlockResult r, vol.Unlock(creds));

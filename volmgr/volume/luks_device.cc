@@ -3,9 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +17,7 @@
 #include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace volmgr::volume {
 
@@ -97,6 +102,7 @@ StatusCode CodeForCryptsetupRc(int rc) {
       return StatusCode::kUnsupported;
     case EIO:
     case ENOSPC:
+    case EROFS:
       return StatusCode::kIoError;
     case EACCES:
       return StatusCode::kFailedPrecondition;
@@ -145,6 +151,16 @@ void SilenceCryptsetupDefaultLog() {
 
 void LuksDevice::Deleter::operator()(crypt_device* cd) const { crypt_free(cd); }
 
+struct LuksDevice::HeaderCopy {
+  int fd = -1;
+  uint64_t bytes = 0;  // copied from the start of the device
+};
+
+void LuksDevice::HeaderCopyDeleter::operator()(HeaderCopy* h) const {
+  if (h->fd >= 0) close(h->fd);
+  delete h;
+}
+
 LuksDevice::LuksDevice(std::string path, crypt_device* cd,
                        std::unique_ptr<LogSink> log)
     : path_(std::move(path)), log_(std::move(log)), cd_(cd) {}
@@ -180,6 +196,28 @@ Status LuksDevice::Error(int rc, std::string_view what) const {
                 {ForeignSource::kCryptsetup, rc});
 }
 
+Status LuksDevice::CheckWritable(std::string_view what) const {
+  if (read_only()) {
+    return FailedPreconditionError(std::string(what) + ": " + path_ +
+                                   " was opened read-only");
+  }
+  return Status::Ok();
+}
+
+Status LuksDevice::WriteError(int rc, std::string_view what) const {
+  // libcryptsetup reports a device it cannot open for writing in several
+  // ways (EROFS, EACCES, EINVAL "cannot open device"); the kernel's answer
+  // to access(2) is the one that names the cause.
+  if (access(path_.c_str(), W_OK) != 0 && errno == EROFS) {
+    if (log_) log_->last_error.clear();
+    return Status(StatusCode::kIoError,
+                  std::string(what) + " failed: " + path_ +
+                      " is on a read-only file system; nothing was changed",
+                  {ForeignSource::kCryptsetup, rc});
+  }
+  return Error(rc, what);
+}
+
 StatusOr<LuksDevice> LuksDevice::Format(const std::string& path,
                                         const SecretBytes& fvek,
                                         const FormatOptions& options) {
@@ -202,23 +240,147 @@ StatusOr<LuksDevice> LuksDevice::Format(const std::string& path,
   auto key = fvek.RevealAsString();
   rc = crypt_format(raw, CRYPT_LUKS2, "aes", "xts-plain64", nullptr, key.data(),
                     key.size(), &params);
-  if (rc < 0) return dev.Error(rc, "writing the LUKS2 header to " + path);
+  if (rc < 0) return dev.WriteError(rc, "writing the LUKS2 header to " + path);
   if (!options.label.empty() || !options.subsystem.empty()) {
     rc = crypt_set_label(
         raw, options.label.empty() ? nullptr : options.label.c_str(),
         options.subsystem.empty() ? nullptr : options.subsystem.c_str());
-    if (rc < 0) return dev.Error(rc, "setting the LUKS2 label");
+    if (rc < 0) return dev.WriteError(rc, "setting the LUKS2 label");
   }
   return dev;
 }
 
-StatusOr<LuksDevice> LuksDevice::Load(const std::string& path) {
+namespace {
+
+// Copies bytes [from, to) of `src` into `dst` at the same offsets.
+Status CopyRange(int src, int dst, uint64_t from, uint64_t to,
+                 const std::string& what) {
+  std::vector<char> buf(1 << 20);
+  for (uint64_t at = from; at < to;) {
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(buf.size(), to - at));
+    ssize_t n = pread(src, buf.data(), want, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, "reading " + what);
+    if (n == 0) break;  // shorter than its size said: the rest reads as zeros
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = pwrite(dst, buf.data() + done, static_cast<size_t>(n - done),
+                         static_cast<off_t>(at) + done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return ErrnoToStatus(errno, "copying the header of " + what);
+      done += w;
+    }
+    at += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+// True if bytes [0, n) of `a` and `b` are equal.
+bool SameBytes(int a, int b, uint64_t n) {
+  std::vector<char> x(1 << 20), y(1 << 20);
+  for (uint64_t at = 0; at < n;) {
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(x.size(), n - at));
+    ssize_t p = pread(a, x.data(), want, static_cast<off_t>(at));
+    ssize_t q = pread(b, y.data(), want, static_cast<off_t>(at));
+    if (p != q) return false;
+    if (p <= 0) return p == 0;
+    if (std::memcmp(x.data(), y.data(), static_cast<size_t>(p)) != 0) {
+      return false;
+    }
+    at += static_cast<uint64_t>(p);
+  }
+  return true;
+}
+
+// LUKS2's default header area (both copies and the keyslots): what a
+// read-only load copies first.
+constexpr uint64_t kDefaultHeaderArea = 16ull << 20;
+// The most a read-only load copies for a larger header area (LUKS2 allows a
+// keyslots area up to 128 MiB).
+constexpr uint64_t kMaxHeaderArea = 256ull << 20;
+
+}  // namespace
+
+StatusOr<LuksDevice> LuksDevice::LoadReadOnly(const std::string& path) {
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) return ErrnoToStatus(errno, path);
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } close_src{src};
+  struct stat st {};
+  if (fstat(src, &st) != 0) return ErrnoToStatus(errno, path);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (S_ISBLK(st.st_mode) && ioctl(src, BLKGETSIZE64, &size) != 0) {
+    return ErrnoToStatus(errno, "size of " + path);
+  }
+  auto copy = std::unique_ptr<HeaderCopy, HeaderCopyDeleter>(new HeaderCopy);
+  copy->fd = memfd_create("volmgr-header", MFD_CLOEXEC);
+  if (copy->fd < 0) return ErrnoToStatus(errno, "memfd_create");
+  const std::string header = "/proc/self/fd/" + std::to_string(copy->fd);
+  uint64_t want = std::min(size, kDefaultHeaderArea);
+  for (int pass = 0;; ++pass) {
+    if (ftruncate(copy->fd, static_cast<off_t>(want)) != 0) {
+      return ErrnoToStatus(errno, "sizing the header copy of " + path);
+    }
+    VOLMGR_RETURN_IF_ERROR(CopyRange(src, copy->fd, copy->bytes, want, path));
+    copy->bytes = want;
+    auto log = std::make_unique<LogSink>();
+    crypt_device* raw = nullptr;
+    int rc = crypt_init_data_device(&raw, header.c_str(), path.c_str());
+    if (rc < 0) {
+      return Status(CodeForCryptsetupRc(rc),
+                    "cannot open " + path + ": " + std::strerror(-rc),
+                    {ForeignSource::kCryptsetup, rc});
+    }
+    LuksDevice dev(path, raw, std::move(log));
+    crypt_set_log_callback(raw, LogSink::Callback, dev.log_.get());
+    rc = crypt_load(raw, CRYPT_LUKS, nullptr);
+    if (rc >= 0) {
+      // A header area larger than the default: copy the rest and load again
+      // (keyslot areas are read from the header device).
+      const uint64_t area = crypt_get_data_offset(raw) * 512;
+      if (pass == 0 && area > want && area <= std::min(size, kMaxHeaderArea)) {
+        want = area;
+        continue;
+      }
+      // libcryptsetup repairs a damaged or outdated copy on load; in the
+      // private copy that shows as bytes that differ from the device's.
+      dev.header_needs_repair_ = !SameBytes(src, copy->fd, copy->bytes);
+      dev.header_copy_ = std::move(copy);
+      return dev;
+    }
+    if (LooksLikeLuks(path)) {
+      Status s = dev.Error(rc, "reading the LUKS2 header of " + path);
+      return Status(StatusCode::kCorruption,
+                    s.message() +
+                        " (a LUKS header is present but damaged; see "
+                        "`volmgr header restore` or volmgr-recover)",
+                    s.foreign());
+    }
+    return Status(StatusCode::kFailedPrecondition,
+                  path + " holds no LUKS header",
+                  {ForeignSource::kCryptsetup, rc});
+  }
+}
+
+StatusOr<LuksDevice> LuksDevice::Load(const std::string& path, Access access) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     return ErrnoToStatus(errno, path);
   }
   if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
     return InvalidArgumentError(path + " is neither a block device nor a file");
+  }
+  if (access == Access::kReadOnly) {
+    VOLMGR_ASSIGN_OR_RETURN(LuksDevice dev, LoadReadOnly(path));
+    const char* type = crypt_get_type(dev.cd_.get());
+    if (type == nullptr || std::string(type) != CRYPT_LUKS2) {
+      return FailedPreconditionError(path + " is " + (type ? type : "unknown") +
+                                     ", not LUKS2; volmgr manages LUKS2 only");
+    }
+    return dev;
   }
   VOLMGR_ASSIGN_OR_RETURN(LuksDevice dev, Open(path));
   crypt_device* raw = dev.cd_.get();
@@ -304,19 +466,21 @@ Status LuksDevice::SetKdf(KeyslotKdf kdf) {
 StatusOr<int> LuksDevice::AddKeyslotByVolumeKey(const SecretBytes& fvek,
                                                 const SecretBytes& passphrase,
                                                 KeyslotKdf kdf) {
+  VOLMGR_RETURN_IF_ERROR(CheckWritable("adding a keyslot"));
   VOLMGR_RETURN_IF_ERROR(SetKdf(kdf));
   auto key = fvek.RevealAsString();
   auto pass = passphrase.RevealAsString();
   int rc =
       crypt_keyslot_add_by_volume_key(cd_.get(), CRYPT_ANY_SLOT, key.data(),
                                       key.size(), pass.data(), pass.size());
-  if (rc < 0) return Error(rc, "adding a keyslot");
+  if (rc < 0) return WriteError(rc, "adding a keyslot");
   return rc;
 }
 
 StatusOr<int> LuksDevice::AddKeyslotByPassphrase(
     int existing_slot, const SecretBytes& existing,
     const SecretBytes& new_passphrase, KeyslotKdf kdf) {
+  VOLMGR_RETURN_IF_ERROR(CheckWritable("adding a keyslot"));
   VOLMGR_RETURN_IF_ERROR(SetKdf(kdf));
   auto old_pass = existing.RevealAsString();
   auto new_pass = new_passphrase.RevealAsString();
@@ -324,13 +488,16 @@ StatusOr<int> LuksDevice::AddKeyslotByPassphrase(
                                            old_pass.data(), old_pass.size(),
                                            new_pass.data(), new_pass.size());
   (void)existing_slot;  // libcryptsetup searches; the VMK opens one slot only
-  if (rc < 0) return Error(rc, "adding a keyslot");
+  if (rc < 0) return WriteError(rc, "adding a keyslot");
   return rc;
 }
 
 Status LuksDevice::DestroyKeyslot(int slot) {
+  VOLMGR_RETURN_IF_ERROR(CheckWritable("destroying a keyslot"));
   int rc = crypt_keyslot_destroy(cd_.get(), slot);
-  if (rc < 0) return Error(rc, "destroying keyslot " + std::to_string(slot));
+  if (rc < 0) {
+    return WriteError(rc, "destroying keyslot " + std::to_string(slot));
+  }
   return Status::Ok();
 }
 
@@ -375,6 +542,11 @@ bool LuksDevice::KeyslotActive(int slot) const {
   return info == CRYPT_SLOT_ACTIVE || info == CRYPT_SLOT_ACTIVE_LAST;
 }
 
+bool LuksDevice::ReencryptionInProgress() const {
+  crypt_params_reencrypt params{};
+  return crypt_reencrypt_status(cd_.get(), &params) != CRYPT_REENCRYPT_NONE;
+}
+
 std::vector<std::pair<int, std::string>> LuksDevice::ListTokens() const {
   std::vector<std::pair<int, std::string>> out;
   int max = crypt_token_max(CRYPT_LUKS2);
@@ -389,9 +561,10 @@ std::vector<std::pair<int, std::string>> LuksDevice::ListTokens() const {
 }
 
 StatusOr<int> LuksDevice::SetToken(int id, const std::string& json) {
+  VOLMGR_RETURN_IF_ERROR(CheckWritable("writing a LUKS2 token"));
   int rc = crypt_token_json_set(cd_.get(), id < 0 ? CRYPT_ANY_TOKEN : id,
                                 json.c_str());
-  if (rc < 0) return Error(rc, "writing a LUKS2 token");
+  if (rc < 0) return WriteError(rc, "writing a LUKS2 token");
   return rc;
 }
 
@@ -404,8 +577,9 @@ Status LuksDevice::SetSubsystem(const std::string& subsystem) {
 }
 
 Status LuksDevice::RemoveToken(int id) {
+  VOLMGR_RETURN_IF_ERROR(CheckWritable("removing a LUKS2 token"));
   int rc = crypt_token_json_set(cd_.get(), id, nullptr);
-  if (rc < 0) return Error(rc, "removing token " + std::to_string(id));
+  if (rc < 0) return WriteError(rc, "removing token " + std::to_string(id));
   return Status::Ok();
 }
 
@@ -480,7 +654,7 @@ Status LuksDevice::RestoreHeader(const std::string& device,
   crypt_device* raw = dev.cd_.get();
   int rc = 0;
   rc = crypt_header_restore(raw, CRYPT_LUKS2, file.c_str());
-  if (rc < 0) return dev.Error(rc, "restoring the header from " + file);
+  if (rc < 0) return dev.WriteError(rc, "restoring the header from " + file);
   return Status::Ok();
 }
 

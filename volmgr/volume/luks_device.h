@@ -62,6 +62,11 @@ struct ActiveMapping {
   std::string dm_uuid;
 };
 
+// How a header is opened. libcryptsetup rewrites a damaged or outdated
+// header copy from the other one whenever it loads a header it could write
+// (LUKS2 "auto-recovery"); kReadOnly never lets it touch the device.
+enum class Access { kReadWrite, kReadOnly };
+
 class LuksDevice {
  public:
   LuksDevice(LuksDevice&&) noexcept;
@@ -77,7 +82,21 @@ class LuksDevice {
   // Loads an existing LUKS2 header. kNotFound if `path` is absent,
   // kFailedPrecondition if it holds no LUKS header (or LUKS1),
   // kCorruption if the header is present but damaged.
-  static StatusOr<LuksDevice> Load(const std::string& path);
+  //
+  // kReadOnly: libcryptsetup reads a private in-memory copy of the header
+  // area (a memfd given to it as a detached header, `path` as the data
+  // device), so nothing it does can reach the device: a damaged copy stays
+  // as it is for `volmgr-recover check` to see. Every method that writes
+  // then fails with kFailedPrecondition. Keyslots, tokens and the volume key
+  // digest read as usual.
+  static StatusOr<LuksDevice> Load(const std::string& path,
+                                   Access access = Access::kReadWrite);
+
+  bool read_only() const { return header_copy_ != nullptr; }
+  // kReadOnly only: libcryptsetup found a header copy damaged or outdated
+  // and repaired it in the private copy (a writable load would have
+  // rewritten the device).
+  bool header_needs_repair() const { return header_needs_repair_; }
 
   const std::string& path() const { return path_; }
   std::string uuid() const;
@@ -117,6 +136,9 @@ class LuksDevice {
   Status VerifyVolumeKey(const SecretBytes& volume_key) const;
   // True if the keyslot exists and is active.
   bool KeyslotActive(int slot) const;
+  // True if the header records an in-place encryption or decryption
+  // (LUKS2 online reencryption), finished or not.
+  bool ReencryptionInProgress() const;
 
   // LUKS2 tokens, as JSON text. ListTokens returns (id, json) pairs.
   std::vector<std::pair<int, std::string>> ListTokens() const;
@@ -156,17 +178,30 @@ class LuksDevice {
     void operator()(crypt_device* cd) const;
   };
   struct LogSink;
+  struct HeaderCopy;  // the memfd of a kReadOnly load
+  struct HeaderCopyDeleter {
+    void operator()(HeaderCopy* h) const;
+  };
 
   LuksDevice(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log);
   // crypt_init on `path` with the log routed into this handle; no header
   // is read.
   static StatusOr<LuksDevice> Open(const std::string& path);
+  static StatusOr<LuksDevice> LoadReadOnly(const std::string& path);
   Status Error(int rc, std::string_view what) const;
+  // Error() for a write: a device on a read-only file system (EROFS from
+  // the kernel, whatever code libcryptsetup turned it into) is an I/O error
+  // that says so. kFailedPrecondition for a kReadOnly load.
+  Status WriteError(int rc, std::string_view what) const;
+  Status CheckWritable(std::string_view what) const;
   Status ActivationError(int rc, const std::string& name) const;
   Status SetKdf(KeyslotKdf kdf);
 
   std::string path_;
   std::unique_ptr<LogSink> log_;
+  // Declared before cd_ so that it is closed after crypt_free().
+  std::unique_ptr<HeaderCopy, HeaderCopyDeleter> header_copy_;
+  bool header_needs_repair_ = false;
   std::unique_ptr<crypt_device, Deleter> cd_;
 };
 

@@ -64,7 +64,10 @@ struct WipeString {
 
 }  // namespace
 
-StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
+namespace {
+
+// Whether `spec.device` may be formatted as it is now.
+StatusOr<DeviceFacts> ProbeForFormat(const FormatSpec& spec) {
   VOLMGR_ASSIGN_OR_RETURN(DeviceFacts facts, ProbeDevice(spec.device));
   if (facts.size_bytes < kMinDeviceBytes) {
     return InvalidArgumentError(spec.device + " is too small: " +
@@ -83,6 +86,14 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
         spec.device + " holds " + facts.content +
         "; formatting would destroy it. Use --force to overwrite it");
   }
+  return facts;
+}
+
+}  // namespace
+
+StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
+  // A first look refuses early, before a TPM is asked or a lock waited for.
+  VOLMGR_RETURN_IF_ERROR(ProbeForFormat(spec).status());
   if (spec.sector_size != 512 && spec.sector_size != 4096) {
     return InvalidArgumentError("--sector-size must be 512 or 4096, not " +
                                 std::to_string(spec.sector_size));
@@ -121,6 +132,9 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
   }
 
   VOLMGR_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(spec.device));
+  // Look again under the lock: another format may have finished while this
+  // one waited, and its volume must not be overwritten without --force.
+  VOLMGR_ASSIGN_OR_RETURN(DeviceFacts facts, ProbeForFormat(spec));
   if (!facts.content.empty()) {
     VOLMGR_RETURN_IF_ERROR(WipeSignatures(spec.device));
   }
@@ -181,10 +195,21 @@ StatusOr<FormatResult> Volume::Format(const FormatSpec& spec) {
   return result;
 }
 
-StatusOr<Volume> Volume::Load(const std::string& device) {
-  VOLMGR_ASSIGN_OR_RETURN(LuksDevice luks, LuksDevice::Load(device));
+StatusOr<Volume> Volume::Load(const std::string& device, Access access) {
+  VOLMGR_ASSIGN_OR_RETURN(LuksDevice luks, LuksDevice::Load(device, access));
   Volume vol(std::move(luks));
   VOLMGR_RETURN_IF_ERROR(vol.ParseTokens());
+  if (vol.luks_.header_needs_repair()) {
+    vol.warnings_.insert(
+        vol.warnings_.begin(),
+        "a LUKS2 header copy of " + device +
+            " is damaged or outdated; libcryptsetup can rebuild it from the "
+            "intact copy, which this command, since it only reads, did not "
+            "do. Run `volmgr-recover check " +
+            device +
+            "` to see which copy and why; any change to the volume (or "
+            "`cryptsetup repair`) then rewrites it");
+  }
   return vol;
 }
 
@@ -462,6 +487,23 @@ StatusOr<NewProtector> Volume::AddProtectorLocked(
         added_slot, luks_.AddKeyslotByPassphrase(vmk_keyslot_, vmk,
                                                  *created.keyslot_passphrase,
                                                  KeyslotKdf::kMinimal));
+    // The keyslot is the promise that stock cryptsetup opens the volume with
+    // the text shown to the user; volmgr itself never reads it. Prove it the
+    // way `cryptsetup open` does (the keyslot read back from the device and
+    // opened by that text) before the protector exists, so a device that
+    // lost the write is an error now, not a surprise on the day of recovery.
+    Status proof =
+        luks_.CheckKeyslot(added_slot, *created.keyslot_passphrase).status();
+    if (!proof.ok()) {
+      luks_.DestroyKeyslot(added_slot).IgnoreError();
+      return IoError(
+          "the new " + std::string(h->display_name()) + "'s keyslot " +
+          std::to_string(added_slot) + " on " + device() +
+          " does not open with stock cryptsetup after it was written (" +
+          proof.message() +
+          "): the device lost or changed the write. The protector was not "
+          "added; check the device (volmgr-recover check)");
+    }
     created.record.keyslots = {added_slot};
   } else {
     created.record.keyslots = {vmk_keyslot_};

@@ -140,7 +140,15 @@ class Volume {
   // Reads a volmgr volume. kFailedPrecondition for a LUKS2 volume that
   // volmgr did not make (no volmgr-volume token) or a device without LUKS;
   // kCorruption for a damaged header.
-  static StatusOr<Volume> Load(const std::string& device);
+  //
+  // Access::kReadOnly for commands that only read (status, protector list,
+  // open --test, header backup, key package export, unlock --probe):
+  // nothing reaches the device, not even libcryptsetup's repair of a damaged
+  // header copy, which is then reported in warnings(). The methods that
+  // change the volume take the VolumeLock and re-read the header writable
+  // first, whatever `access` was.
+  static StatusOr<Volume> Load(const std::string& device,
+                               Access access = Access::kReadWrite);
 
   const std::string& device() const { return luks_.path(); }
   std::string uuid() const { return luks_.uuid(); }
@@ -235,6 +243,8 @@ class Volume {
  private:
   explicit Volume(LuksDevice luks) : luks_(std::move(luks)) {}
   Status ParseTokens();
+  // Re-reads the header (writable: every caller holds the VolumeLock and is
+  // about to change the volume).
   Status Reload();
   StatusOr<NewProtector> AddProtectorLocked(
       const SecretBytes& vmk, std::string_view kind,

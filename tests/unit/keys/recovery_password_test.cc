@@ -507,5 +507,55 @@ TEST_F(DeriveWrappingKeyTest, WrongSaltSizeFails) {
   }
 }
 
+// Issue 17, item 11: a letter typed for a digit keeps the text a recovery
+// password (so Parse names the group), a passphrase stays a passphrase.
+TEST(LooksLikeRecoveryPasswordTest, OneLetterForADigitStillLooksLikeOne) {
+  const std::string rp =
+      "000000-111111-222222-333333-444444-555555-666666-777777";
+  EXPECT_TRUE(LooksLikeRecoveryPassword(Secret(rp)));
+  std::string o = rp;
+  o[2] = 'O';
+  EXPECT_TRUE(LooksLikeRecoveryPassword(Secret(o)));
+  std::string l = rp;
+  l[8] = 'l';
+  l[9] = 'I';
+  EXPECT_TRUE(LooksLikeRecoveryPassword(Secret(l)));
+  std::string plain;
+  for (char c : o) {
+    if (c != '-') plain += c;
+  }
+  EXPECT_TRUE(LooksLikeRecoveryPassword(Secret(plain)));
+  EXPECT_TRUE(LooksLikeRecoveryPassword(Secret(" " + o + "\n")));
+}
+
+TEST(LooksLikeRecoveryPasswordTest, PassphrasesDoNotLookLikeOne) {
+  for (const char* p : {
+           "correct horse battery staple",
+           "abcdef-123456-ghijkl-654321-mnopqr-111111-stuvwx-222222",
+           "",
+           "12345678",
+           // Right shape but too few digits.
+           "OOOOOO-OOOOOO-OOOOOO-OOOOOO-OOOOOO-OOOOOO-OOOOOO-OOOOOO",
+           // Enough digits, wrong shape, letters.
+           "000000-111111-222222-333333-444444-555555-666666-777777-x",
+           "000000111111222222333333444444555555666666777777x",
+       }) {
+    EXPECT_FALSE(LooksLikeRecoveryPassword(Secret(p))) << p;
+  }
+}
+
+TEST(LooksLikeRecoveryPasswordTest, TheTypoIsReportedByParseWithItsGroup) {
+  const std::string rp =
+      "000000-111111-222222-333333-444444-555555-666666-777777";
+  std::string o = rp;
+  o[16] = 'O';  // group 3, character 17
+  ASSERT_TRUE(LooksLikeRecoveryPassword(Secret(o)));
+  auto parsed = ParseString(o);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(parsed.status().message(),
+              HasSubstr("character 17 (in group 3)"));
+}
+
 }  // namespace
 }  // namespace volmgr::keys
