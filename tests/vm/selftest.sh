@@ -46,7 +46,7 @@ expect_rc() {
 case $mode in
   exit1)
     set +e
-    "$vmbed" --cache "$cache" --timeout 120 "$cases/selftest_exit1.sh" 2>"$tmp/err"
+    "$vmbed" --cache "$cache" --timeout 180 "$cases/selftest_exit1.sh" 2>"$tmp/err"
     rc=$?
     set -e
     cat "$tmp/err" >&2
@@ -56,7 +56,7 @@ case $mode in
     ;;
   nomarker)
     set +e
-    "$vmbed" --cache "$cache" --timeout 120 "$cases/selftest_no_marker.sh" 2>"$tmp/err"
+    "$vmbed" --cache "$cache" --timeout 180 "$cases/selftest_no_marker.sh" 2>"$tmp/err"
     rc=$?
     set -e
     cat "$tmp/err" >&2
