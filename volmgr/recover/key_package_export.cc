@@ -10,6 +10,7 @@
 #include "volmgr/keys/recovery_password.h"
 #include "volmgr/protectors/protector.h"
 #include "volmgr/recover/data_io.h"
+#include "volmgr/recover/data_proof.h"
 #include "volmgr/recover/key_package.h"
 #include "volmgr/recover/verify.h"
 #include "volmgr/volume/volume.h"
@@ -23,6 +24,7 @@ namespace {
 struct PackageParts {
   KeyPackageHeader header;
   KeyPackageSecret secret;
+  bool data_blank = false;
 };
 
 StatusOr<PackageParts> PartsFor(const std::string& device,
@@ -37,6 +39,10 @@ StatusOr<PackageParts> PartsFor(const std::string& device,
   VOLMGR_ASSIGN_OR_RETURN(
       s.check_sha256,
       PlaintextChecksum(reader, fvek, kKeyPackageCheckBytes, &s.check_bytes));
+  VOLMGR_ASSIGN_OR_RETURN(
+      DataProofResult proof,
+      ProveData(reader, fvek, s.check_bytes, s.check_sha256));
+  p.data_blank = proof.result == DataProof::kBlank;
   s.fvek = std::move(fvek);
   s.cipher = seg.cipher;
   s.sector_size = seg.sector_size;
@@ -80,6 +86,7 @@ StatusOr<ExportedKeyPackage> ExportKeyPackage(const std::string& device,
   VOLMGR_ASSIGN_OR_RETURN(out.file, SealKeyPackage(p.header, p.secret, rp));
   out.volume_uuid = p.header.volume_uuid.ToString();
   out.recovery_id = r.used.id;
+  out.data_blank = p.data_blank;
   return out;
 }
 
@@ -108,6 +115,7 @@ StatusOr<ExportedKeyPackage> ExportKeyPackageForAgent(
   VOLMGR_ASSIGN_OR_RETURN(out.file,
                           SealKeyPackageForAgent(p.header, p.secret, cert));
   out.volume_uuid = p.header.volume_uuid.ToString();
+  out.data_blank = p.data_blank;
   out.certificate_sha256 = cert.Sha256Fingerprint();
   out.certificate_subject = cert.Subject();
   return out;

@@ -23,6 +23,11 @@ struct ExportedKeyPackage {
   std::string recovery_id;         // of the sealing recovery password, or empty
   std::string certificate_sha256;  // of the agent certificate, or empty
   std::string certificate_subject;  // of the agent certificate, or empty
+  // The first data bytes the package's checksum covers are blank (all one
+  // byte value: never written, or discarded): the checksum cannot prove
+  // that a device holds this volume (data_proof.h), so a rebuild from this
+  // package will need --force. Worth a warning, not an error.
+  bool data_blank = false;
 };
 
 // Unlocks the volmgr volume `device` with `typed`, which must be one of its

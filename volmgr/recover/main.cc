@@ -884,6 +884,15 @@ int Run(int argc, char** argv) {
           ExportedKeyPackage pkg,
           ExportKeyPackage(device, std::move(typed), kp_rid));
       VOLMGR_RETURN_IF_ERROR(WriteKeyPackage(kp_out, pkg.file));
+      if (pkg.data_blank) {
+        std::fprintf(stderr,
+                     "volmgr-recover: warning: the first data bytes of %s "
+                     "are blank (never written, or discarded): this "
+                     "package's checksum cannot prove that a device holds "
+                     "this volume, so a rebuild from it will need --force; "
+                     "export again once the volume holds data\n",
+                     device.c_str());
+      }
       std::printf(
           "Key package for volume %s written to %s.\nIt opens with "
           "recovery password %s; together they decrypt the whole "
