@@ -538,6 +538,23 @@ Examples:
         return BusyError("the conversion of " + a.device +
                          " is running already");
       }
+      if (st.cleanup_pending &&
+          st.direction == volume::ConversionDirection::kDecrypt &&
+          st.header != a.device) {
+        // Decrypted already: only the header file is left to delete; no
+        // key is needed (and its keyslots may be gone).
+        ConversionOptions o;
+        o.header_file = st.header;
+        VOLMGR_ASSIGN_OR_RETURN(
+            bool done, volume::ResumeConversion(a.device, SecretBytes(), o));
+        if (done) {
+          std::printf(
+              "%s is decrypted (its leftover header file was "
+              "removed).\n",
+              a.device.c_str());
+        }
+        return Status::Ok();
+      }
       // A decryption unlocks through the copy of its header taken before it
       // began (see DecryptUnlockHeaderPath).
       std::string keys = st.header;

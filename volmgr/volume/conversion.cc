@@ -705,6 +705,19 @@ Status FinishEncryption(const CryptHandle& h, const Json& j,
   return RewriteHeader(h, device, /*keep_reencryption=*/false);
 }
 
+// A detached (decryption) header without reencryption metadata and without
+// any crypt segment: libcryptsetup finished the decryption and cleaned up,
+// only the deletion of the header file was cut short. The device holds the
+// plain data; writing this header back would destroy its start.
+bool IsFinishedDecryptionHeader(const CryptHandle& h) {
+  auto j = HeaderJson(h);
+  if (!j.ok()) return false;
+  for (const auto& [id, seg] : (*j)["segments"].items()) {
+    if (seg.is_object() && seg.value("type", "") == "crypt") return false;
+  }
+  return true;
+}
+
 // A crash in the *last* hotzone of an encryption with a moved first
 // segment: no live linear segment left, one segment in reencryption.
 bool IsLastEncryptHotzone(const Json& j) {
@@ -1453,7 +1466,16 @@ StatusOr<ConversionStatus> GetConversionStatus(const std::string& device,
   s.uuid = crypt_get_uuid(h.get()) ? crypt_get_uuid(h.get()) : "";
   crypt_params_reencrypt p{};
   crypt_reencrypt_info ri = crypt_reencrypt_status(h.get(), &p);
-  if (ri == CRYPT_REENCRYPT_NONE) return s;
+  if (ri == CRYPT_REENCRYPT_NONE) {
+    if (header != device && IsFinishedDecryptionHeader(h)) {
+      // Decrypted; only the header file's removal is missing.
+      s.in_progress = true;
+      s.direction = ConversionDirection::kDecrypt;
+      s.progress.direction = s.direction;
+      s.cleanup_pending = true;
+    }
+    return s;
+  }
   s.in_progress = true;
   s.crashed = ri == CRYPT_REENCRYPT_CRASH;
   s.direction = p.mode == CRYPT_REENCRYPT_DECRYPT
@@ -1506,6 +1528,16 @@ StatusOr<bool> ResumeConversion(const std::string& device,
   const crypt_reencrypt_info ri = crypt_reencrypt_status(h.get(), &p);
   const bool decrypt = p.mode == CRYPT_REENCRYPT_DECRYPT;
   if (ri == CRYPT_REENCRYPT_NONE) {
+    if (header != device && IsFinishedDecryptionHeader(h)) {
+      // Cut after libcryptsetup finished and cleaned up, before the header
+      // file was deleted (found by the dm-log-writes replay, issue 17):
+      // the device is plain; putting this header back would overwrite the
+      // start of the decrypted filesystem.
+      std::remove(header.c_str());
+      std::remove(DecryptUnlockHeaderPath(header).c_str());
+      FsyncParentDir(header).IgnoreError();
+      return true;
+    }
     if (header != device) {
       // Decryption was set up but the header was exported only: nothing
       // moved yet, so the exported header goes back.

@@ -70,7 +70,7 @@ volmgr close b
 volmgr-recover verify /mnt/s/fs.img --key-file $K/pass >/tmp/verify.out 2>&1 || fail "verify fs.img: $(cat /tmp/verify.out)"
 
 step 4 "encrypt --init-only + conversion resume of an image file"
-truncate -s 80M /mnt/s/fs2.img
+truncate -s 112M /mnt/s/fs2.img
 mkfs.ext4 -q -F /mnt/s/fs2.img
 write_files /mnt/s/fs2.img img2
 size2=$(stat -c %s /mnt/s/fs2.img)
