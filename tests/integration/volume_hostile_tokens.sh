@@ -292,6 +292,20 @@ vr check hdr.img --json
 sane
 [[ $(file_sum hdr.img) == "$SUM" ]] || fail "check changed hdr.img"
 
+step "11b: a key package of a volume with such a label: keypackage show escapes it"
+for label in $'ok\e]0;PWNED\a' $'bad\xff'; do
+  cp clean.img kp.img
+  expect 0 cryptsetup config kp.img --label "$label"
+  rm -f kp.vkp
+  expect_vr 0 keypackage export kp.img --out kp.vkp --key-file "$RPKEY"
+  expect_vr 0 keypackage show kp.vkp
+  no_controls
+  has 'Label:         '
+  vr keypackage show kp.vkp --json
+  sane
+  [[ $LAST_RC -eq 0 ]] || fail "keypackage show --json: exit $LAST_RC"
+done
+
 step "12: a file store's protector record with params.kdf a number (files status/decrypt)"
 command -v sqlite3 >/dev/null || fail "sqlite3 is missing (.ci/install provides it)"
 mkdir store

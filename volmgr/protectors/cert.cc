@@ -32,28 +32,25 @@ struct Params {
 };
 
 StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
-  const auto& j = r.params;
+  const JsonReader j = ParamsReader(r);
   auto bad = [&](std::string_view what) {
     return CorruptionError("certificate protector " + r.id + ": " +
                            std::string(what));
   };
-  for (const char* k : {"certificate", "fingerprint", "subject", "not_after",
-                        "algorithm", "encapsulation"}) {
-    if (!j.contains(k) || !j[k].is_string()) {
-      return bad("parameter \"" + std::string(k) + "\" is missing");
-    }
-  }
   Params p;
-  auto der = FromBase64(j["certificate"].get<std::string>());
+  VOLMGR_ASSIGN_OR_RETURN(std::string certificate, j.String("certificate"));
+  VOLMGR_ASSIGN_OR_RETURN(p.fingerprint, j.String("fingerprint"));
+  VOLMGR_ASSIGN_OR_RETURN(p.subject, j.String("subject"));
+  VOLMGR_ASSIGN_OR_RETURN(p.not_after, j.String("not_after"));
+  VOLMGR_ASSIGN_OR_RETURN(std::string algorithm, j.String("algorithm"));
+  VOLMGR_ASSIGN_OR_RETURN(std::string encapsulation, j.String("encapsulation"));
+  auto der = FromBase64(certificate);
   if (!der.ok() || der->empty()) return bad("certificate is not base64");
   p.der = std::move(der).value();
-  p.fingerprint = j["fingerprint"].get<std::string>();
-  p.subject = j["subject"].get<std::string>();
-  p.not_after = j["not_after"].get<std::string>();
-  auto alg = x509::ParseAlgorithmName(j["algorithm"].get<std::string>());
+  auto alg = x509::ParseAlgorithmName(algorithm);
   if (!alg.ok()) return bad(alg.status().message());
   p.enc.algorithm = *alg;
-  auto data = FromBase64(j["encapsulation"].get<std::string>());
+  auto data = FromBase64(encapsulation);
   if (!data.ok() || data->empty()) return bad("encapsulation is not base64");
   p.enc.data = std::move(data).value();
   return p;

@@ -48,24 +48,19 @@ struct Params {
 };
 
 StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
-  const auto& j = r.params;
+  const JsonReader j = ParamsReader(r);
   auto bad = [&](std::string_view what) {
     return CorruptionError("PKCS#11 protector " + r.id + ": " +
                            std::string(what));
   };
-  for (const char* k : {"uri", "module", "mechanism", "role", "token_label",
-                        "token_serial", "encrypted_secret", "salt"}) {
-    if (!j.contains(k) || !j[k].is_string()) {
-      return bad("parameter \"" + std::string(k) + "\" is missing");
-    }
-  }
   Params p;
-  p.uri = j["uri"].get<std::string>();
-  p.module = j["module"].get<std::string>();
-  p.mechanism = j["mechanism"].get<std::string>();
-  p.role = j["role"].get<std::string>();
-  p.token_label = j["token_label"].get<std::string>();
-  p.token_serial = j["token_serial"].get<std::string>();
+  VOLMGR_ASSIGN_OR_RETURN(p.uri, j.String("uri"));
+  VOLMGR_ASSIGN_OR_RETURN(p.module, j.String("module"));
+  VOLMGR_ASSIGN_OR_RETURN(p.mechanism, j.String("mechanism"));
+  VOLMGR_ASSIGN_OR_RETURN(p.role, j.String("role"));
+  VOLMGR_ASSIGN_OR_RETURN(p.token_label, j.String("token_label"));
+  VOLMGR_ASSIGN_OR_RETURN(p.token_serial, j.String("token_serial"));
+  VOLMGR_ASSIGN_OR_RETURN(std::string encrypted, j.String("encrypted_secret"));
   if (p.mechanism != "aes-gcm" && p.mechanism != "rsa-oaep-sha256" &&
       p.mechanism != "rsa-oaep-sha1") {
     return bad("unknown mechanism \"" + p.mechanism + "\"");
@@ -74,14 +69,12 @@ StatusOr<Params> ParamsOf(const ProtectorRecord& r) {
     return bad("unknown role \"" + p.role + "\"");
   }
   VOLMGR_ASSIGN_OR_RETURN(p.salt, SaltParam(r, kSaltBytes));
-  auto e = FromBase64(j["encrypted_secret"].get<std::string>());
+  auto e = FromBase64(encrypted);
   if (!e.ok() || e->empty()) return bad("encrypted_secret is not base64");
   p.encrypted = std::move(e).value();
   if (p.mechanism == "aes-gcm") {
-    if (!j.contains("iv") || !j["iv"].is_string()) {
-      return bad("parameter \"iv\" is missing");
-    }
-    auto iv = FromBase64(j["iv"].get<std::string>());
+    VOLMGR_ASSIGN_OR_RETURN(std::string iv_text, j.String("iv"));
+    auto iv = FromBase64(iv_text);
     if (!iv.ok() || iv->size() != kIvBytes) return bad("malformed iv");
     p.iv = std::move(iv).value();
     if (p.encrypted.size() != kSecretBytes + 16) {

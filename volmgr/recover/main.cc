@@ -927,18 +927,20 @@ int Run(int argc, char** argv) {
         } else {
           j["recovery_id"] = h.recovery_id.ToString();
         }
-        std::cout << j.dump(2) << std::endl;
+        std::cout << cli::JsonText(j) << std::endl;
         return Status::Ok();
       }
       std::printf(
           "volmgr key package, version %u\n  Volume UUID:   %s\n"
           "  Label:         %s\n",
-          h.version, h.volume_uuid.ToString().c_str(), h.label.c_str());
+          h.version, h.volume_uuid.ToString().c_str(),
+          TerminalSafe(h.label).c_str());
       if (agent) {
         std::printf(
             "  Agent cert:    %s\n  Cert SHA-256:  %s\n"
             "  Algorithm:     %s\n",
-            h.cert_subject.c_str(), h.cert_sha256.c_str(),
+            TerminalSafe(h.cert_subject).c_str(),
+            TerminalSafe(h.cert_sha256).c_str(),
             std::string(x509::AlgorithmName(h.encapsulation.algorithm))
                 .c_str());
       } else {
