@@ -136,4 +136,20 @@ expect_vm 0 protector add d.img passphrase --new-key-file pass2 --key-file pass 
 expect_vm 0 open d.img t --test --key-file pass2
 expect 0 cryptsetup open --test-passphrase d.img --key-file drp
 
+step "15: a read-only block device (loop, --read-only): changes are I/O errors (10)"
+if LOOP=$(losetup --read-only -f --show d.pristine 2>/dev/null); then
+  on_exit "losetup -d '$LOOP'"
+  LSUM=$(img_sum d.pristine)
+  expect_vm 0 protector list "$LOOP"
+  has "$D_RP_ID"
+  expect_vm 10 protector remove "$LOOP" "$D_RP_ID"
+  has "read-only device"
+  expect_vm 10 protector add "$LOOP" recovery-password --key-file pass
+  has "read-only device"
+  same d.pristine "$LSUM"
+  losetup -d "$LOOP"
+else
+  echo "[$TEST_NAME] no loop device: step 15 skipped"
+fi
+
 finish

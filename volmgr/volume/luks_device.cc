@@ -208,14 +208,26 @@ Status LuksDevice::WriteError(int rc, std::string_view what) const {
   // libcryptsetup reports a device it cannot open for writing in several
   // ways (EROFS, EACCES, EINVAL "cannot open device"); the kernel's answer
   // to access(2) is the one that names the cause.
+  std::string why;
   if (access(path_.c_str(), W_OK) != 0 && errno == EROFS) {
-    if (log_) log_->last_error.clear();
-    return Status(StatusCode::kIoError,
-                  std::string(what) + " failed: " + path_ +
-                      " is on a read-only file system; nothing was changed",
-                  {ForeignSource::kCryptsetup, rc});
+    why = " is on a read-only file system";
+  } else if (int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    // A block device set read-only (blockdev --setro, a write-protected
+    // card): its node is on a writable file system.
+    struct stat st {};
+    int ro = 0;
+    if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode) &&
+        ioctl(fd, BLKROGET, &ro) == 0 && ro != 0) {
+      why = " is a read-only device";
+    }
+    close(fd);
   }
-  return Error(rc, what);
+  if (why.empty()) return Error(rc, what);
+  if (log_) log_->last_error.clear();
+  return Status(
+      StatusCode::kIoError,
+      std::string(what) + " failed: " + path_ + why + "; nothing was changed",
+      {ForeignSource::kCryptsetup, rc});
 }
 
 StatusOr<LuksDevice> LuksDevice::Format(const std::string& path,

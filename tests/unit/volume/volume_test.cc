@@ -296,6 +296,54 @@ TEST_F(VolumeTest, FormatRefusesExistingContentAndSmallDevices) {
   EXPECT_EQ(Volume::Format(spec).status().code(), StatusCode::kNotFound);
 }
 
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Issue 17, item 13: libcryptsetup rewrites a damaged header copy on every
+// writable load; a read-only load reads a private copy and leaves it.
+TEST_F(VolumeTest, ReadOnlyLoadNeverRepairsADamagedHeaderCopy) {
+  SecretBytes pass = Secret("correct horse battery");
+  std::string img = Image("a.img");
+  FormatResult r = MakeVolume(img, pass);
+  {
+    std::fstream f(img, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 + 100);  // the primary copy's JSON area
+    f.put('X');
+  }
+  const std::string before = FileBytes(img);
+  auto vol = Volume::Load(img, Access::kReadOnly);
+  ASSERT_TRUE(vol.ok()) << vol.status().ToString();
+  EXPECT_EQ(vol->uuid(), r.uuid);
+  EXPECT_TRUE(vol->luks().read_only());
+  EXPECT_TRUE(vol->luks().header_needs_repair());
+  ASSERT_FALSE(vol->warnings().empty());
+  EXPECT_NE(vol->warnings().front().find("header copy"), std::string::npos);
+  protectors::Credentials creds;
+  creds.secrets.push_back(Secret("correct horse battery"));
+  auto u = vol->Unlock(creds);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(FileBytes(img), before);
+
+  // The handle refuses writes instead of writing them into the copy.
+  volume::LuksDevice luks =
+      std::move(LuksDevice::Load(img, Access::kReadOnly)).value();
+  auto t = luks.SetToken(-1, R"({"type":"x","keyslots":[]})");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(FileBytes(img), before);
+
+  // A healthy header reads without a warning; a writable load repairs.
+  auto writable = Volume::Load(img);
+  ASSERT_TRUE(writable.ok());
+  EXPECT_NE(FileBytes(img), before);
+  auto again = Volume::Load(img, Access::kReadOnly);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->luks().header_needs_repair());
+  EXPECT_TRUE(again->warnings().empty());
+}
+
 TEST_F(VolumeTest, StockLuks2VolumeIsRefusedClearly) {
   std::string img = Image("stock.img");
   SecretBytes fvek = std::move(SecretBytes::Random(64)).value();
