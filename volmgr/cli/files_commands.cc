@@ -320,6 +320,9 @@ void RegisterFilesCommands(CLI::App& app, CommandEnv env) {
   status->callback([a, &result, &json] {
     result = [&]() -> Status {
       VOLMGR_ASSIGN_OR_RETURN(auto info, Store::Inspect(a->store));
+      for (const auto& w : info.warnings) {
+        std::fprintf(stderr, "volmgr: warning: %s\n", w.c_str());
+      }
       nlohmann::json prot = nlohmann::json::array();
       for (const auto& p : info.protectors) {
         const auto* h = protectors::FindHandler(p.kind);
@@ -335,7 +338,8 @@ void RegisterFilesCommands(CLI::App& app, CommandEnv env) {
                               {"master_generation", info.master_generation},
                               {"chunk_size", info.chunk_size},
                               {"file_keys", info.file_keys},
-                              {"protectors", prot}};
+                              {"protectors", prot},
+                              {"warnings", info.warnings}};
         std::cout << JsonText(doc) << std::endl;
         return Status::Ok();
       }

@@ -49,19 +49,44 @@ StatusOr<uint32_t> NumberSetting(KeyStore& ks, std::string_view name) {
   return static_cast<uint32_t>(n);
 }
 
-StatusOr<std::vector<protectors::ProtectorRecord>> LoadProtectors(
-    KeyStore& ks) {
+// The protector records, read as untrusted JSON: a damaged one is skipped
+// with a warning naming it (like a damaged LUKS2 token), so any intact
+// protector still opens the store.
+struct LoadedProtectors {
+  std::vector<protectors::ProtectorRecord> records;
+  std::vector<std::string> warnings;
+};
+
+StatusOr<LoadedProtectors> LoadProtectors(KeyStore& ks) {
   VOLMGR_ASSIGN_OR_RETURN(std::vector<std::string> rows, ks.ListProtectors());
-  std::vector<protectors::ProtectorRecord> out;
+  LoadedProtectors out;
   for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string which = "protector record " + std::to_string(i + 1);
     auto r = protectors::ProtectorRecord::FromTokenJson(-1, rows[i]);
-    if (!r.ok()) {
-      return r.status().WithContext("key store protector record " +
-                                    std::to_string(i + 1));
+    Status s = r.status();
+    if (s.ok()) {
+      const auto* h = protectors::FindHandler(r->kind);
+      s = h == nullptr ? UnsupportedError("protector kind \"" + r->kind +
+                                          "\" is unknown to this volmgr")
+                       : h->Validate(*r);
     }
-    out.push_back(std::move(r).value());
+    if (!s.ok()) {
+      out.warnings.push_back(which +
+                             " of the key store is damaged and was "
+                             "skipped: " +
+                             s.message());
+      continue;
+    }
+    out.records.push_back(std::move(r).value());
   }
   return out;
+}
+
+// Every warning in one error (when nothing else can be said).
+Status DamagedProtectors(const LoadedProtectors& p) {
+  std::string msg;
+  for (const auto& w : p.warnings) msg += (msg.empty() ? "" : "; ") + w;
+  return CorruptionError(msg);
 }
 
 Status WriteDirId(const std::string& dir) {
@@ -150,7 +175,9 @@ StatusOr<StoreInfo> Store::Inspect(const std::string& root) {
                           NumberSetting(*ks, "master_generation"));
   VOLMGR_ASSIGN_OR_RETURN(info.chunk_size, NumberSetting(*ks, "chunk_size"));
   VOLMGR_ASSIGN_OR_RETURN(info.file_keys, ks->CountFileKeys());
-  VOLMGR_ASSIGN_OR_RETURN(info.protectors, LoadProtectors(*ks));
+  VOLMGR_ASSIGN_OR_RETURN(LoadedProtectors p, LoadProtectors(*ks));
+  info.protectors = std::move(p.records);
+  info.warnings = std::move(p.warnings);
   return info;
 }
 
@@ -174,7 +201,11 @@ StatusOr<std::unique_ptr<Store>> Store::Unlock(
                           NumberSetting(*s->keys_, "master_generation"));
   VOLMGR_ASSIGN_OR_RETURN(s->chunk_size_,
                           NumberSetting(*s->keys_, "chunk_size"));
-  VOLMGR_ASSIGN_OR_RETURN(auto records, LoadProtectors(*s->keys_));
+  VOLMGR_ASSIGN_OR_RETURN(LoadedProtectors loaded, LoadProtectors(*s->keys_));
+  if (loaded.records.empty() && !loaded.warnings.empty()) {
+    return DamagedProtectors(loaded);
+  }
+  const auto& records = loaded.records;
   protectors::Binding binding{s->id_};
   Status last = AuthFailedError("no protector of store " + root +
                                 " can use the given credentials");
@@ -249,7 +280,11 @@ StatusOr<SecretBytes> Store::FileKey(const FileId& id) {
 Status Store::Shred(const FileId& id) { return keys_->DeleteFileKey(id); }
 
 StatusOr<RekeyResult> Store::Rekey(const protectors::Credentials& creds) {
-  VOLMGR_ASSIGN_OR_RETURN(auto records, LoadProtectors(*keys_));
+  VOLMGR_ASSIGN_OR_RETURN(LoadedProtectors loaded, LoadProtectors(*keys_));
+  // A rekey re-creates every protector: a damaged one cannot be, and
+  // dropping it silently would lose whatever it was for.
+  if (!loaded.warnings.empty()) return DamagedProtectors(loaded);
+  const auto& records = loaded.records;
   protectors::Binding binding{id_};
   // Every protector must open with `creds` and be re-creatable from them.
   for (const auto& r : records) {

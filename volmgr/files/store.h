@@ -47,6 +47,9 @@ struct StoreInfo {
   uint32_t chunk_size = 0;
   uint64_t file_keys = 0;
   std::vector<protectors::ProtectorRecord> protectors;
+  // Damaged protector records, skipped (one line each, naming the record
+  // and the field).
+  std::vector<std::string> warnings;
 };
 
 struct NewFileKey {

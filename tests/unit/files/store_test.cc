@@ -316,5 +316,34 @@ TEST(SqliteKeyStoreTest, ReadOnlyOpenNeverWritesAndRefusesAnEmptyFile) {
   }
 }
 
+// A damaged protector record (a field of the wrong type) is skipped with a
+// warning naming it: the intact protector still opens the store, status
+// still shows it, and rekey, which must re-create every protector, refuses
+// (issue 17, item 5).
+TEST(StoreTest, ADamagedProtectorRecordIsSkippedNotFatal) {
+  TempDir d;
+  const auto root = MakeStore(d);
+  {
+    auto ks = std::move(OpenSqliteKeyStore(root + "/keys.db",
+                                           KeyStoreOpen::kReadWrite))
+                  .value();
+    ASSERT_TRUE(ks->PutProtector("zz-damaged", "passphrase",
+                                 R"({"type":"volmgr-passphrase","version":1,)"
+                                 R"("id":"zz","created":5,"keyslots":[],)"
+                                 R"("wrapped_vmk":"AAAA","params":{}})")
+                    .ok());
+  }
+  auto info = Store::Inspect(root);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->protectors.size(), 1u);
+  ASSERT_EQ(info->warnings.size(), 1u);
+  EXPECT_NE(info->warnings[0].find("created"), std::string::npos)
+      << info->warnings[0];
+  auto s = Store::Unlock(root, Creds("correct horse"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->Rekey(Creds("correct horse")).status().code(),
+            StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace volmgr::files
