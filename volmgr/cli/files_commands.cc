@@ -321,7 +321,7 @@ void RegisterFilesCommands(CLI::App& app, CommandEnv env) {
     result = [&]() -> Status {
       VOLMGR_ASSIGN_OR_RETURN(auto info, Store::Inspect(a->store));
       for (const auto& w : info.warnings) {
-        std::fprintf(stderr, "volmgr: warning: %s\n", w.c_str());
+        std::fprintf(stderr, "volmgr: warning: %s\n", TerminalSafe(w).c_str());
       }
       nlohmann::json prot = nlohmann::json::array();
       for (const auto& p : info.protectors) {
