@@ -49,7 +49,7 @@ command -v dpkg-query >/dev/null || { echo "FAIL: no dpkg-query: this check need
 # --- .ci/install's package list --------------------------------------------------------
 [[ -r $INSTALL ]] || { echo "FAIL: cannot read $INSTALL"; exit 1; }
 mapfile -t ci_packages < <(sed -n '/^packages=(/,/^)/p' "$INSTALL" | sed 's/#.*//' |
-  tr -s ' \t' '\n\n' | grep -vE '^(packages=\(|\)|)$')
+  tr -s ' \t' '\n' | grep -vE '^(packages=\(|\)|)$')
 ((${#ci_packages[@]} > 10)) || { echo "FAIL: no package list found in $INSTALL"; exit 1; }
 declare -A in_ci=()
 for p in "${ci_packages[@]}"; do in_ci[$p]=1; done
@@ -96,7 +96,7 @@ family() {
 }
 # The paths a lookup of PATH may find it under: itself, its target, their /usr twins.
 variants() {
-  local p r
+  local p
   for p in "$1" "$(readlink -f "$1")"; do
     echo "$p"
     if [[ $p == /usr/* ]]; then echo "${p#/usr}"; else echo "/usr$p"; fi
@@ -212,7 +212,7 @@ words() { awk '{ loc = $1; $1 = ""; n = split($0, w, /[^A-Za-z0-9_.+-]+/)
 declared() {
   shell_text "$@" | sed 's/^[^ ]* //' |
     grep -oE '(require_tools|command -v|for tool in)[[:space:]]+[^;|&)]*' |
-    sed -E 's/^(require_tools|command -v|for tool in)//; s/>.*//' | tr -s ' \t' '\n\n' |
+    sed -E 's/^(require_tools|command -v|for tool in)//; s/>.*//' | tr -s ' \t' '\n' |
     grep -E '^[A-Za-z_][A-Za-z0-9_.+-]*$' | grep -vE '^(do|then)$' || true
 }
 
@@ -244,13 +244,14 @@ host_words() {
     fi
   done | words
   # Python: only what it hands to a shell or exec.
-  grep -nHE 'subprocess|os\.system|os\.exec|Popen' $(find tests -name '*.py') 2>/dev/null |
+  find tests -name '*.py' -exec grep -nHE 'subprocess|os\.system|os\.exec|Popen' {} + |
     sed -E 's/^([^:]+:[0-9]+):/\1: /' | words || true
   # Unit tests that shell out: words of their string literals.
   local cc
-  for cc in $(grep -rlE 'std::system|popen|posix_spawn|RunTool|RawTool|exec[lv]p?\(' tests --include='*.cc' --include='*.h'); do
+  while read -r cc; do
     grep -noE '"([^"\\]|\\.)*"' "$cc" | sed "s|^|$cc:|; s|:\\([0-9]*\\):|:\\1: |" | words
-  done
+  done < <(grep -rlE 'std::system|popen|posix_spawn|RunTool|RawTool|exec[lv]p?\(' tests \
+    --include='*.cc' --include='*.h')
   # Programs volmgr itself runs during the tests.
   grep -rnoE '(RunTool\(\{|exec[lv]p?\(|posix_spawnp?\([^,]*, )"[^"]+"|"/(usr/)?s?bin/[^"]+"' volmgr |
     sed -E 's/^([^:]+:[0-9]+):/\1: /; s|"/(usr/)?s?bin/|"|' | words
