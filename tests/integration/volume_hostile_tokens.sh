@@ -318,7 +318,8 @@ SUM=$(file_sum store/keys.db)
 vm files status store
 sane
 [[ $LAST_RC -eq 0 ]] || fail "files status: exit $LAST_RC"
-has "unreadable parameters"
+has "is damaged and was skipped"
+has '"params.kdf" must be a string'
 vm files status store --json
 sane
 [[ $LAST_RC -eq 0 ]] || fail "files status --json: exit $LAST_RC"
