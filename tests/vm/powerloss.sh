@@ -43,7 +43,7 @@ at_boot() { # the state the last boot found: "paused 37 %"
 
 boot() { # MODE DIRECTION PHASE [DELAY]
   local args=(--cache "$CACHE" --timeout 300 --bin "$VOLMGR:/bin/volmgr"
-    --disk "$work/data.img:128M" --disk "$work/state.img:48M"
+    --disk "$work/data.img:128M" --disk "$work/state.img:96M"
     --env "MODE=$1" --env "DIRECTION=$2" --env "PHASE=$3" --data "$work/boot.data")
   rm -f "$work/boot.data"
   [[ -z ${4:-} ]] || args+=(--kill-after-arm "$4")

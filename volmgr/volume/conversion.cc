@@ -1642,9 +1642,11 @@ std::string ConversionStatusLine(const ConversionStatus& s) {
   const bool known = s.progress.size_bytes > 0;
   if (!s.running) {
     if (s.cleanup_pending) {
-      return what +
-             " complete, but its clean-up was interrupted (`volmgr "
-             "conversion resume` or `volmgr open` finishes it)";
+      return what + " complete, but its clean-up was interrupted (" +
+             (s.direction == ConversionDirection::kEncrypt
+                  ? "`volmgr conversion resume` or `volmgr open` finishes it)"
+                  : "`volmgr conversion resume` removes the leftover header "
+                    "file)");
     }
     if (s.crashed) {
       return what + " interrupted (crash; recovered on resume)" +
