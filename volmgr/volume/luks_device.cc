@@ -314,6 +314,24 @@ constexpr uint64_t kMaxHeaderArea = 256ull << 20;
 
 }  // namespace
 
+namespace {
+
+// Why crypt_load failed on PATH: a damaged header (exit 9) or none at all.
+// `error` is the handle's decoding of rc (with libcryptsetup's last message).
+Status LoadFailure(const Status& error, int rc, const std::string& path) {
+  if (LooksLikeLuks(path)) {
+    return Status(StatusCode::kCorruption,
+                  error.message() +
+                      " (a LUKS header is present but damaged; see "
+                      "`volmgr header restore` or volmgr-recover)",
+                  error.foreign());
+  }
+  return Status(StatusCode::kFailedPrecondition, path + " holds no LUKS header",
+                {ForeignSource::kCryptsetup, rc});
+}
+
+}  // namespace
+
 StatusOr<LuksDevice> LuksDevice::LoadReadOnly(const std::string& path) {
   int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (src < 0) return ErrnoToStatus(errno, path);
@@ -363,17 +381,8 @@ StatusOr<LuksDevice> LuksDevice::LoadReadOnly(const std::string& path) {
       dev.header_copy_ = std::move(copy);
       return dev;
     }
-    if (LooksLikeLuks(path)) {
-      Status s = dev.Error(rc, "reading the LUKS2 header of " + path);
-      return Status(StatusCode::kCorruption,
-                    s.message() +
-                        " (a LUKS header is present but damaged; see "
-                        "`volmgr header restore` or volmgr-recover)",
-                    s.foreign());
-    }
-    return Status(StatusCode::kFailedPrecondition,
-                  path + " holds no LUKS header",
-                  {ForeignSource::kCryptsetup, rc});
+    return LoadFailure(dev.Error(rc, "reading the LUKS2 header of " + path), rc,
+                       path);
   }
 }
 
@@ -399,17 +408,8 @@ StatusOr<LuksDevice> LuksDevice::Load(const std::string& path, Access access) {
   int rc = 0;
   rc = crypt_load(raw, CRYPT_LUKS, nullptr);
   if (rc < 0) {
-    if (LooksLikeLuks(path)) {
-      Status s = dev.Error(rc, "reading the LUKS2 header of " + path);
-      return Status(StatusCode::kCorruption,
-                    s.message() +
-                        " (a LUKS header is present but damaged; see "
-                        "`volmgr header restore` or volmgr-recover)",
-                    s.foreign());
-    }
-    return Status(StatusCode::kFailedPrecondition,
-                  path + " holds no LUKS header",
-                  {ForeignSource::kCryptsetup, rc});
+    return LoadFailure(dev.Error(rc, "reading the LUKS2 header of " + path), rc,
+                       path);
   }
   const char* type = crypt_get_type(raw);
   if (type == nullptr || std::string(type) != CRYPT_LUKS2) {
