@@ -110,6 +110,9 @@ step_7() {
   expect_vr 0 check l1.img --json
   out | jq -e '.format == "LUKS1" and .healthy == true and (.primary.problems | length) == 0' \
     >/dev/null || fail "check --json of LUKS1: $(out)"
+  # Its header backup file (no data behind the header) is no damage either.
+  expect 0 cryptsetup luksHeaderBackup l1.img --header-backup-file l1.hdr
+  expect_vr 0 check l1.hdr
   # A LUKS1 header with a broken keyslot: exit 9 and JSON healthy false, agreeing.
   printf '\x12\x34\x56\x78' | dd of=l1.img bs=1 seek=208 conv=notrunc status=none
   expect_vr 9 check l1.img --json
