@@ -168,10 +168,13 @@ LuksDevice::LuksDevice(LuksDevice&&) noexcept = default;
 LuksDevice& LuksDevice::operator=(LuksDevice&&) noexcept = default;
 LuksDevice::~LuksDevice() = default;
 
-StatusOr<LuksDevice> LuksDevice::Open(const std::string& path) {
+StatusOr<LuksDevice> LuksDevice::Open(const std::string& path,
+                                      const std::string& header) {
   auto log = std::make_unique<LogSink>();
   crypt_device* raw = nullptr;
-  int rc = crypt_init(&raw, path.c_str());
+  int rc = header.empty()
+               ? crypt_init(&raw, path.c_str())
+               : crypt_init_data_device(&raw, header.c_str(), path.c_str());
   if (rc < 0) {
     return Status(CodeForCryptsetupRc(rc),
                   "cannot open " + path + ": " + std::strerror(-rc),
@@ -356,17 +359,9 @@ StatusOr<LuksDevice> LuksDevice::LoadReadOnly(const std::string& path) {
     }
     VOLMGR_RETURN_IF_ERROR(CopyRange(src, copy->fd, copy->bytes, want, path));
     copy->bytes = want;
-    auto log = std::make_unique<LogSink>();
-    crypt_device* raw = nullptr;
-    int rc = crypt_init_data_device(&raw, header.c_str(), path.c_str());
-    if (rc < 0) {
-      return Status(CodeForCryptsetupRc(rc),
-                    "cannot open " + path + ": " + std::strerror(-rc),
-                    {ForeignSource::kCryptsetup, rc});
-    }
-    LuksDevice dev(path, raw, std::move(log));
-    crypt_set_log_callback(raw, LogSink::Callback, dev.log_.get());
-    rc = crypt_load(raw, CRYPT_LUKS, nullptr);
+    VOLMGR_ASSIGN_OR_RETURN(LuksDevice dev, Open(path, header));
+    crypt_device* raw = dev.cd_.get();
+    const int rc = crypt_load(raw, CRYPT_LUKS, nullptr);
     if (rc >= 0) {
       // A header area larger than the default: copy the rest and load again
       // (keyslot areas are read from the header device).

@@ -185,8 +185,10 @@ class LuksDevice {
 
   LuksDevice(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log);
   // crypt_init on `path` with the log routed into this handle; no header
-  // is read.
-  static StatusOr<LuksDevice> Open(const std::string& path);
+  // is read. With `header`, the metadata lives there (crypt_init_data_device)
+  // and `path` is the data device.
+  static StatusOr<LuksDevice> Open(const std::string& path,
+                                   const std::string& header = {});
   static StatusOr<LuksDevice> LoadReadOnly(const std::string& path);
   Status Error(int rc, std::string_view what) const;
   // Error() for a write: a device on a read-only file system (EROFS from
