@@ -11,18 +11,6 @@ S=$WORK/store
 printf 'files test passphrase\n' >"$WORK/pass"
 K=(--key-file "$WORK/pass")
 
-# in_store_files HEX: does any of keys.db, -wal, -shm hold these bytes?
-in_store_files() {
-  python3 - "$1" "$S/keys.db" "$S/keys.db-wal" "$S/keys.db-shm" <<'PY'
-import os, sys
-needle = bytes.fromhex(sys.argv[1])
-hit = [p for p in sys.argv[2:]
-       if os.path.exists(p) and needle in open(p, "rb").read()]
-print(" ".join(hit))
-sys.exit(0 if hit else 1)
-PY
-}
-
 # file_id CONTAINER: the file ID in its header, as hex.
 file_id() {
   python3 -c 'import sys; print(open(sys.argv[1], "rb").read()[16:32].hex())' "$1"
@@ -79,9 +67,9 @@ for i in 7 60 120; do
   w=$(sqlite3 "$S/keys.db" \
     "SELECT hex(wrapped) FROM file_keys WHERE file_id = x'$id'")
   [[ ${#w} == 122 ]] || fail "wrapped key of c$i is not 61 bytes: $w"
-  in_store_files "$w" >/dev/null || fail "test setup: key of c$i not found"
+  key_store_holding "$w" "$S" >/dev/null || fail "test setup: key of c$i not found"
   expect_vm 0 files shred "$S" "$WORK/c$i"
-  if hit=$(in_store_files "$w"); then
+  if hit=$(key_store_holding "$w" "$S"); then
     fail "shredded key of c$i still in: $hit"
   fi
   expect_vm 3 files decrypt "$S" "$WORK/c$i" "$WORK/out$i" "${K[@]}"

@@ -330,16 +330,6 @@ step "16: shred: once the shredder commits, the key is in no store file"
 # The 61 bytes of a deleted file's wrapped key must be in none of keys.db,
 # -wal, -shm: after an fsync of the mount (which waits for the shredder),
 # and without one within a moment.
-key_in_store() {  # key_in_store HEX: prints the files holding those bytes
-  python3 - "$1" "$S/keys.db" "$S/keys.db-wal" "$S/keys.db-shm" <<'PY'
-import os, sys
-needle = bytes.fromhex(sys.argv[1])
-hit = [p for p in sys.argv[2:]
-       if os.path.exists(p) and needle in open(p, "rb").read()]
-print(" ".join(hit))
-sys.exit(0 if hit else 1)
-PY
-}
 wrapped_key_of() {  # wrapped_key_of PLAIN_PATH: hex of its wrapped key
   local c id
   c=$(find "$S/data" -inum "$(stat -c %i "$1")")
@@ -353,16 +343,16 @@ sync "$M"
 w7=$(wrapped_key_of "$M/s7")
 w8=$(wrapped_key_of "$M/s8")
 [[ ${#w7} == 122 && ${#w8} == 122 ]] || fail "wrapped keys not 61 bytes"
-key_in_store "$w7" >/dev/null || fail "test setup: key of s7 not in the store"
+key_store_holding "$w7" "$S" >/dev/null || fail "test setup: key of s7 not in the store"
 rm "$M/s7"
 sync "$M"
-if hit=$(key_in_store "$w7"); then fail "s7's key still in: $hit"; fi
+if hit=$(key_store_holding "$w7" "$S"); then fail "s7's key still in: $hit"; fi
 rm "$M/s8"
 for _ in $(seq 50); do
-  key_in_store "$w8" >/dev/null || break
+  key_store_holding "$w8" "$S" >/dev/null || break
   sleep 0.1
 done
-if hit=$(key_in_store "$w8"); then fail "s8's key still in after 5 s: $hit"; fi
+if hit=$(key_store_holding "$w8" "$S"); then fail "s8's key still in after 5 s: $hit"; fi
 [[ $(cat "$M/s9") == "shred me 9" ]] || fail "a kept file after the scrub"
 files_umount "$M"
 finish

@@ -211,6 +211,32 @@ protector_count() {
   setsid -w "$VOLMGR" protector list "$1" --json </dev/null | jq length
 }
 
+# bg NAME ARGS...: $VOLMGR ARGS in the background (own session, no stdin);
+# NAME.out, NAME.err, and NAME.rc once it ends. rc_of NAME reads the code.
+bg() {
+  local name=$1
+  shift
+  (
+    set +e
+    setsid -w "$VOLMGR" "$@" </dev/null >"$name.out" 2>"$name.err"
+    echo $? >"$name.rc"
+  ) &
+}
+rc_of() { cat "$1.rc"; }
+
+# key_store_holding HEX STORE: prints which of STORE's keys.db, -wal, -shm
+# hold these bytes; exit 1 when none does (crypto-shred checks).
+key_store_holding() {
+  python3 - "$1" "$2/keys.db" "$2/keys.db-wal" "$2/keys.db-shm" <<'PY'
+import os, sys
+needle = bytes.fromhex(sys.argv[1])
+hit = [p for p in sys.argv[2:]
+       if os.path.exists(p) and needle in open(p, "rb").read()]
+print(" ".join(hit))
+sys.exit(0 if hit else 1)
+PY
+}
+
 finish() {
   echo "[$TEST_NAME] PASSED ($STEPS_RUN steps, ${SECONDS}s)"
 }

@@ -13,17 +13,6 @@ source "$(dirname "$(realpath "$0")")/lib.sh"
 IMG=vol.img
 printf 'correct horse battery staple\n' >pass
 
-# bg NAME ARGS...: volmgr ARGS in the background; NAME.{out,err,rc}.
-bg() {
-  local name=$1
-  shift
-  (
-    set +e
-    setsid -w "$VOLMGR" "$@" </dev/null >"$name.out" 2>"$name.err"
-    echo $? >"$name.rc"
-  ) &
-}
-rc_of() { cat "$1.rc"; }
 # check_rc NAME: 0 or 11 (busy, naming the other process) only.
 check_rc() {
   local rc

@@ -14,17 +14,6 @@ source "$(dirname "$(realpath "$0")")/lib.sh"
 
 N=6
 
-# bg NAME ARGS...: volmgr ARGS in the background; NAME.{out,err,rc}.
-bg() {
-  local name=$1
-  shift
-  (
-    set +e
-    setsid -w "$VOLMGR" "$@" </dev/null >"$name.out" 2>"$name.err"
-    echo $? >"$name.rc"
-  ) &
-}
-rc_of() { cat "$1.rc"; }
 show_job() {
   LAST_CMD="(background job $1)"
   LAST_RC=$(rc_of "$1")
